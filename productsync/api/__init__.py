@@ -1,0 +1,1 @@
+"""HTTP adapter: FastAPI routers translate requests into use cases and results into JSON."""

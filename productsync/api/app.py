@@ -1,0 +1,57 @@
+"""The FastAPI application factory (nothing is built at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from productsync import __version__
+from productsync.api import problems
+from productsync.api.deps import AuthCache, JsonOnlyMiddleware, RequestIdMiddleware
+from productsync.api.routers import catalog, logs, prices, stock
+from productsync.bootstrap import start_hub
+from productsync.config import Settings
+
+DESCRIPTION = """
+One source of truth for catalog, stock and prices, shared by partners and synced to channels.
+
+Authenticate with `Authorization: Bearer <api key>` (create keys with `productsync keys create`).
+Writes accept `Idempotency-Key`; products carry an `ETag` and honour `If-Match`.
+Errors are RFC 9457 `application/problem+json` with a stable `type` per error.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub = await start_hub(settings)
+        app.state.hub = hub
+        try:
+            yield
+        finally:
+            await hub.close()
+
+    app = FastAPI(
+        title="productsync",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+    )
+    app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
+    problems.install(app)
+    for module in (logs, catalog, stock, prices):
+        app.include_router(module.router)
+    app.add_middleware(JsonOnlyMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory productsync.api.app:factory`` (multi-worker serve)."""
+    return create_app()

@@ -1,0 +1,125 @@
+"""Locations and stock."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from productsync.api.commands import Reply, execute
+from productsync.api.deps import ActorDep, HubDep
+from productsync.api.schemas import (
+    AdjustmentIn,
+    LevelOut,
+    LocationIn,
+    LocationOut,
+    SetIn,
+    StockChangeOut,
+    StockOut,
+    TotalsOut,
+)
+from productsync.domain.inventory import Location, MovementKind
+from productsync.services import stock
+from productsync.services.stock import StockChange
+from productsync.store.uow import UnitOfWork, transaction
+
+router = APIRouter(prefix="/v1")
+
+
+@router.post("/locations", status_code=201, response_model=LocationOut, tags=["stock"])
+async def create_location(body: LocationIn, request: Request, hub: HubDep, actor: ActorDep) -> Response:
+    async def use_case(uow: UnitOfWork) -> Location:
+        return await stock.create_location(
+            uow, actor, code=body.code, name=body.name, kind=body.kind, owner_partner_id=body.owner_partner_id
+        )
+
+    return await execute(
+        request, hub, actor, use_case, lambda loc: Reply(LocationOut.of(loc).model_dump(mode="json"), 201)
+    )
+
+
+@router.get("/locations", response_model=list[LocationOut], tags=["stock"])
+async def list_locations(hub: HubDep, actor: ActorDep) -> list[LocationOut]:
+    found = await transaction(hub.db, lambda uow: stock.list_locations(uow, actor), readonly=True)
+    return [LocationOut.of(loc) for loc in found]
+
+
+@router.get("/products/{product_id}/stock", response_model=StockOut, tags=["stock"])
+async def get_stock(product_id: uuid.UUID, hub: HubDep, actor: ActorDep) -> StockOut:
+    ps = await transaction(hub.db, lambda uow: stock.get_stock(uow, actor, product_id), readonly=True)
+    return StockOut(
+        product_id=ps.product.id,
+        sku=ps.product.sku,
+        base_unit=ps.product.base_unit,
+        locations=[LevelOut.of(level, code) for level, code in ps.levels],
+        totals=TotalsOut.of(ps.totals),
+    )
+
+
+def _change_reply(change: StockChange, kind: MovementKind) -> Reply:
+    out = StockChangeOut(
+        product_id=change.product.id,
+        sku=change.product.sku,
+        movement_id=change.movement_id,
+        kind=kind,
+        quantity=change.quantity,
+        level=LevelOut.of(change.level, change.location.code),
+    )
+    return Reply(out.model_dump(mode="json"), 200)
+
+
+@router.post("/stock/adjustments", response_model=StockChangeOut, tags=["stock"])
+async def adjust_stock(body: AdjustmentIn, request: Request, hub: HubDep, actor: ActorDep) -> Response:
+    """Move stock by a signed delta. A result below zero is refused with 409 and nothing changes."""
+    kind = MovementKind(body.kind)
+
+    async def use_case(uow: UnitOfWork) -> StockChange:
+        return await stock.adjust_stock(
+            uow, actor, location_id=body.location_id, delta=body.delta, product_id=body.product_id,
+            sku=body.sku, kind=kind, reason=body.reason,
+        )
+
+    return await execute(request, hub, actor, use_case, lambda c: _change_reply(c, kind))
+
+
+@router.post("/stock/set", response_model=StockChangeOut, tags=["stock"])
+async def set_stock(body: SetIn, request: Request, hub: HubDep, actor: ActorDep) -> Response:
+    """Set on_hand to a counted quantity; with `compare_quantity`, only if it is still that value (else 409)."""
+
+    async def use_case(uow: UnitOfWork) -> StockChange:
+        return await stock.set_stock(
+            uow, actor, location_id=body.location_id, quantity=body.quantity, product_id=body.product_id,
+            sku=body.sku, compare_quantity=body.compare_quantity, safety_stock=body.safety_stock,
+            reason=body.reason,
+        )
+
+    return await execute(request, hub, actor, use_case, lambda c: _change_reply(c, MovementKind.COUNT))
+
+
+@router.get("/products/{product_id}/movements", tags=["stock"])
+async def list_movements(
+    product_id: uuid.UUID,
+    hub: HubDep,
+    actor: ActorDep,
+    location_id: uuid.UUID | None = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, object]:
+    """The append-only ledger of one product, oldest first."""
+
+    async def read(uow: UnitOfWork):  # type: ignore[no-untyped-def]
+        await stock.get_stock(uow, actor, product_id)  # visibility check
+        return await uow.stock.movements(product_id, location_id, after_id=after, limit=limit)
+
+    rows = await transaction(hub.db, read, readonly=True)
+    items = [
+        {
+            "id": r.id, "location_id": str(r.location_id), "kind": r.kind,
+            "quantity": str(r.quantity), "on_hand_after": str(r.on_hand_after),
+            "expected": None if r.expected is None else str(r.expected), "reason": r.reason,
+            "origin": r.origin, "request_id": r.request_id, "created_at": r.created_at.isoformat(),
+        }
+        for r in rows
+    ]
+    return {"items": items, "next_cursor": str(rows[-1].id) if len(rows) == limit else None}

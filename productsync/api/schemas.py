@@ -1,0 +1,380 @@
+"""Request and response shapes of the HTTP API (separate from domain objects and tables).
+
+Input types are strict where JSON is ambiguous: a boolean is not a number, a
+timestamp must carry its offset, quantities are exact decimals.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictStr,
+)
+
+from productsync.domain.catalog import Category, Partner, Product, ProductStatus, TaxClass
+from productsync.domain.inventory import Location, LocationKind, MovementKind, StockLevel, StockTotals
+from productsync.domain.pricing import PriceEntry, PriceList, PriceListKind
+from productsync.domain.quantities import BaseUnit, format_quantity
+
+
+def _decimal_in(value: Any) -> Any:
+    """JSON numbers or numeric strings; never booleans (Python's True == 1)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    if isinstance(value, float) and value != value:
+        raise ValueError("must be a finite number")
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return value.strip()
+    raise ValueError("must be a number or a numeric string")
+
+
+def _quantity_out(q: Decimal) -> int | float:
+    return int(q) if q == q.to_integral_value() else float(format_quantity(q))
+
+
+QuantityIn = Annotated[Decimal, BeforeValidator(_decimal_in), Field(allow_inf_nan=False)]
+AmountIn = Annotated[Decimal, BeforeValidator(_decimal_in), Field(allow_inf_nan=False)]
+QuantityOut = Annotated[Decimal, PlainSerializer(_quantity_out, return_type=int | float)]
+AmountOut = Annotated[Decimal, PlainSerializer(lambda d: str(d), return_type=str)]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Page(BaseModel):
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+# --- partners -------------------------------------------------------------------------
+
+
+class PartnerIn(Input):
+    code: StrictStr = Field(min_length=3, max_length=40, examples=["nailco"])
+    name: StrictStr = Field(min_length=1, max_length=200, examples=["NailCo Lacquers"])
+
+
+class PartnerOut(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, p: Partner) -> PartnerOut:
+        return cls(id=p.id, code=p.code, name=p.name, created_at=p.created_at)
+
+
+class ShareIn(Input):
+    grantee_partner_id: uuid.UUID
+
+
+class ShareOut(BaseModel):
+    owner_partner_id: uuid.UUID
+    grantee_partner_id: uuid.UUID
+    created: bool
+
+
+# --- categories -----------------------------------------------------------------------
+
+
+class CategoryIn(Input):
+    code: StrictStr = Field(min_length=2, max_length=40)
+    name: StrictStr = Field(min_length=1, max_length=200)
+    sku_prefix: StrictStr | None = Field(default=None, max_length=9, examples=["COS-"])
+    attribute_schema: dict[str, Any] = Field(description="JSON Schema (2020-12) for product attributes.")
+    lot_tracked: StrictBool = False
+
+
+class CategoryOut(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    sku_prefix: str | None
+    attribute_schema: dict[str, Any]
+    lot_tracked: bool
+
+    @classmethod
+    def of(cls, c: Category) -> CategoryOut:
+        return cls(
+            id=c.id, code=c.code, name=c.name, sku_prefix=c.sku_prefix,
+            attribute_schema=c.attribute_schema, lot_tracked=c.lot_tracked,
+        )
+
+
+# --- products -------------------------------------------------------------------------
+
+
+class LocalizedText(Input):
+    name: StrictStr | None = Field(default=None, max_length=300)
+    description: StrictStr | None = None
+
+
+class ProductIn(Input):
+    sku: StrictStr = Field(min_length=1, max_length=64, examples=["COS-NP-001"])
+    name: StrictStr = Field(min_length=1, max_length=300)
+    category: StrictStr = Field(description="Category code (e.g. `cosmetics`) or id.", examples=["cosmetics"])
+    owner_partner_id: uuid.UUID | None = Field(
+        default=None, description="Defaults to the key's partner; required for admin keys."
+    )
+    description: StrictStr = ""
+    base_unit: BaseUnit = BaseUnit.PIECE
+    barcodes: list[StrictStr] = Field(default_factory=list, max_length=20)
+    texts: dict[str, LocalizedText] = Field(default_factory=dict, description="Texts per locale (BCP 47).")
+    tax_class: TaxClass = TaxClass.STANDARD
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProductPatch(Input):
+    name: StrictStr | None = Field(default=None, min_length=1, max_length=300)
+    description: StrictStr | None = None
+    base_unit: BaseUnit | None = None
+    barcodes: list[StrictStr] | None = Field(default=None, max_length=20)
+    texts: dict[str, LocalizedText] | None = None
+    tax_class: TaxClass | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class ProductOut(BaseModel):
+    id: uuid.UUID
+    sku: str
+    name: str
+    description: str
+    category_id: uuid.UUID
+    owner_partner_id: uuid.UUID
+    base_unit: BaseUnit
+    barcodes: list[str]
+    texts: dict[str, dict[str, str]]
+    tax_class: TaxClass
+    attributes: dict[str, Any]
+    status: ProductStatus
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, p: Product) -> ProductOut:
+        return cls(
+            id=p.id, sku=p.sku, name=p.name, description=p.description, category_id=p.category_id,
+            owner_partner_id=p.owner_partner_id, base_unit=p.base_unit, barcodes=list(p.barcodes),
+            texts=p.texts, tax_class=p.tax_class, attributes=p.attributes, status=p.status,
+            version=p.version, created_at=p.created_at, updated_at=p.updated_at,
+        )
+
+
+class ProductPage(Page):
+    items: list[ProductOut]
+
+
+# --- locations and stock --------------------------------------------------------------
+
+
+class LocationIn(Input):
+    code: StrictStr = Field(min_length=2, max_length=40, examples=["WH-BERLIN"])
+    name: StrictStr = Field(min_length=1, max_length=200)
+    kind: LocationKind = LocationKind.WAREHOUSE
+    owner_partner_id: uuid.UUID | None = Field(
+        default=None, description="Defaults to the key's partner; admins may leave it empty for a hub-wide location."
+    )
+
+
+class LocationOut(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    kind: LocationKind
+    owner_partner_id: uuid.UUID | None
+
+    @classmethod
+    def of(cls, loc: Location) -> LocationOut:
+        return cls(id=loc.id, code=loc.code, name=loc.name, kind=loc.kind, owner_partner_id=loc.owner_partner_id)
+
+
+class StockTarget(Input):
+    sku: StrictStr | None = Field(default=None, max_length=64)
+    product_id: uuid.UUID | None = None
+    location_id: uuid.UUID
+
+
+class AdjustmentIn(StockTarget):
+    delta: QuantityIn = Field(description="Signed change in the product's base unit.")
+    reason: StrictStr | None = Field(default=None, max_length=500)
+    kind: Literal["adjustment", "receipt", "sale", "return"] = "adjustment"
+
+
+class SetIn(StockTarget):
+    quantity: QuantityIn
+    compare_quantity: QuantityIn | None = Field(
+        default=None, description="Only set if on_hand still equals this (compare-and-set); else 409."
+    )
+    safety_stock: QuantityIn | None = None
+    reason: StrictStr | None = Field(default=None, max_length=500)
+
+
+class LevelOut(BaseModel):
+    location_id: uuid.UUID
+    location_code: str
+    on_hand: QuantityOut
+    reserved: QuantityOut
+    safety_stock: QuantityOut
+    available: QuantityOut
+    version: int
+
+    @classmethod
+    def of(cls, level: StockLevel, code: str) -> LevelOut:
+        return cls(
+            location_id=level.location_id, location_code=code, on_hand=level.on_hand,
+            reserved=level.reserved, safety_stock=level.safety_stock, available=level.available,
+            version=level.version,
+        )
+
+
+class TotalsOut(BaseModel):
+    on_hand: QuantityOut
+    reserved: QuantityOut
+    safety_stock: QuantityOut
+    available: QuantityOut
+
+    @classmethod
+    def of(cls, t: StockTotals) -> TotalsOut:
+        return cls(on_hand=t.on_hand, reserved=t.reserved, safety_stock=t.safety_stock, available=t.available)
+
+
+class StockOut(BaseModel):
+    product_id: uuid.UUID
+    sku: str
+    base_unit: BaseUnit
+    locations: list[LevelOut]
+    totals: TotalsOut
+
+
+class StockChangeOut(BaseModel):
+    product_id: uuid.UUID
+    sku: str
+    movement_id: int | None
+    kind: MovementKind
+    quantity: QuantityOut
+    level: LevelOut
+
+
+# --- prices ---------------------------------------------------------------------------
+
+
+class PriceListIn(Input):
+    name: StrictStr = Field(min_length=1, max_length=200)
+    currency: StrictStr = Field(min_length=3, max_length=3, examples=["EUR"])
+    kind: PriceListKind = PriceListKind.RETAIL
+    region: StrictStr | None = Field(default=None, max_length=40)
+    owner_partner_id: uuid.UUID | None = None
+
+
+class PriceListOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    owner_partner_id: uuid.UUID | None
+    currency: str
+    kind: PriceListKind
+    region: str | None
+
+    @classmethod
+    def of(cls, pl: PriceList) -> PriceListOut:
+        return cls(
+            id=pl.id, name=pl.name, owner_partner_id=pl.owner_partner_id, currency=pl.currency,
+            kind=pl.kind, region=pl.region,
+        )
+
+
+class PriceEntryIn(Input):
+    amount: AmountIn = Field(description="Unit price as a decimal string, e.g. \"12.90\".", examples=["12.90"])
+    min_quantity: QuantityIn = Field(default=Decimal(1), description="Tier: applies from this quantity on.")
+    valid_from: AwareDatetime | None = None
+    valid_to: AwareDatetime | None = None
+
+    def entry(self) -> PriceEntry:
+        return PriceEntry(self.min_quantity, self.amount, self.valid_from, self.valid_to)
+
+
+class PricesIn(Input):
+    prices: list[PriceEntryIn] = Field(max_length=200, description="The full tier set; replaces the current one.")
+
+
+class PriceEntryOut(BaseModel):
+    amount: AmountOut
+    min_quantity: QuantityOut
+    valid_from: datetime | None
+    valid_to: datetime | None
+
+    @classmethod
+    def of(cls, e: PriceEntry) -> PriceEntryOut:
+        return cls(amount=e.amount, min_quantity=e.min_quantity, valid_from=e.valid_from, valid_to=e.valid_to)
+
+
+class PricesOut(BaseModel):
+    price_list_id: uuid.UUID
+    product_id: uuid.UUID
+    sku: str
+    currency: str
+    version: int
+    prices: list[PriceEntryOut]
+
+
+class ResolvedPriceOut(BaseModel):
+    product_id: uuid.UUID
+    sku: str
+    price_list_id: uuid.UUID
+    currency: str
+    quantity: QuantityOut
+    at: datetime
+    unit_amount: AmountOut
+    total: AmountOut
+    tier_min_quantity: QuantityOut
+    promotion: bool
+    regular_unit_amount: AmountOut | None
+
+
+# --- audit and events -----------------------------------------------------------------
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor_key_id: uuid.UUID | None
+    actor_partner_id: uuid.UUID | None
+    origin: str
+    action: str
+    entity_type: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    request_id: str | None
+
+
+class AuditPage(Page):
+    items: list[AuditOut]
+
+
+class EventPage(BaseModel):
+    items: list[dict[str, Any]] = Field(description="CloudEvents 1.0 (structured JSON), in commit order.")
+    next_cursor: str = Field(description="Pass as `after` to continue; unchanged when nothing new.")
+
+
+class KeyOut(BaseModel):
+    prefix: str
+    name: str
+    partner_id: uuid.UUID | None
+    scopes: list[str]
+    created_at: datetime
+    revoked: bool

@@ -1,0 +1,40 @@
+"""Wires settings, database and migrations into a running hub for api, cli and workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from productsync.config import Settings
+from productsync.services.catalog import ensure_default_categories
+from productsync.store import migrate
+from productsync.store.database import Database, create_database, redact
+from productsync.store.uow import transaction
+
+log = logging.getLogger("productsync")
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    db: Database
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+async def prepare_schema(settings: Settings) -> None:
+    """Migrate to head (in a thread: Alembic drives its own event loop)."""
+    await asyncio.to_thread(migrate.upgrade, settings.database_url)
+
+
+async def start_hub(settings: Settings, *, run_migrations: bool | None = None) -> Hub:
+    """Connect, migrate (embedded SQLite always; otherwise per settings), seed built-ins."""
+    db = create_database(settings.database_url, pool_size=settings.db_pool_size)
+    should_migrate = settings.auto_migrate if run_migrations is None else run_migrations
+    if should_migrate or db.is_sqlite:
+        await prepare_schema(settings)
+        await transaction(db, ensure_default_categories)
+    log.info("hub connected to %s", redact(settings.database_url))
+    return Hub(settings=settings, db=db)

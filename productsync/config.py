@@ -1,0 +1,20 @@
+"""Settings from the environment (``PRODUCTSYNC_*``). Built by the app factory, never at import."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PRODUCTSYNC_", extra="ignore")
+
+    database_url: str = "sqlite:///./productsync.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db_pool_size: int = 10
+    # How long an authenticated key is trusted before it is looked up again.
+    # Revocation and new shares take effect within this time in other processes.
+    auth_cache_seconds: float = 10.0
+    idempotency_ttl_hours: int = 24
+    log_level: str = "info"
+    auto_migrate: bool = True

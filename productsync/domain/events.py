@@ -1,0 +1,106 @@
+"""Change events: what happened, carrying the aggregate's full new state.
+
+Each event holds the full new state and its ``version`` rather than a diff, so a
+receiver keeps the highest version it has seen, a replay is always harmless, and
+a delivery queued behind a newer one for the same thing can be skipped.
+Events are serialized as CloudEvents 1.0 at the edge (store/api), not here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from productsync.domain.catalog import Product
+from productsync.domain.inventory import Movement, StockLevel
+from productsync.domain.quantities import format_quantity
+
+
+class EventType(StrEnum):
+    PRODUCT_CREATED = "productsync.product.created"
+    PRODUCT_UPDATED = "productsync.product.updated"
+    PRODUCT_ARCHIVED = "productsync.product.archived"
+    STOCK_CHANGED = "productsync.stock.changed"
+    PRICE_CHANGED = "productsync.price.changed"
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    type: EventType
+    subject: str
+    data: dict[str, Any]
+    partner_id: uuid.UUID | None
+    product_id: uuid.UUID | None
+    origin: str
+    id: uuid.UUID
+    version: int
+
+
+def product_event(type_: EventType, product: Product, *, origin: str) -> DomainEvent:
+    return DomainEvent(
+        type=type_,
+        subject=product.sku,
+        data={"product": product.snapshot()},
+        partner_id=product.owner_partner_id,
+        product_id=product.id,
+        origin=origin,
+        id=uuid.uuid4(),
+        version=product.version,
+    )
+
+
+def stock_changed(
+    product: Product, level: StockLevel, movement: Movement, *, location_code: str, origin: str
+) -> DomainEvent:
+    """Carries the whole level after the change (not only the delta), plus the movement."""
+    data = {
+        "sku": product.sku,
+        "location_code": location_code,
+        "level": level.snapshot(),
+        "movement": {
+            "kind": movement.kind.value,
+            "quantity": format_quantity(movement.quantity),
+            "reason": movement.reason,
+        },
+    }
+    return DomainEvent(
+        type=EventType.STOCK_CHANGED,
+        subject=product.sku,
+        data=data,
+        partner_id=product.owner_partner_id,
+        product_id=product.id,
+        origin=origin,
+        id=uuid.uuid4(),
+        version=level.version,
+    )
+
+
+def price_changed(
+    product: Product,
+    price_list_id: uuid.UUID,
+    currency: str,
+    entries: list[dict[str, Any]],
+    *,
+    version: int,
+    list_owner: uuid.UUID | None,
+    origin: str,
+) -> DomainEvent:
+    return DomainEvent(
+        type=EventType.PRICE_CHANGED,
+        subject=product.sku,
+        data={
+            "sku": product.sku,
+            "product_id": str(product.id),
+            "price_list_id": str(price_list_id),
+            "currency": currency,
+            "prices": entries,
+            "version": version,
+        },
+        partner_id=list_owner if list_owner is not None else product.owner_partner_id,
+        product_id=product.id,
+        origin=origin,
+        id=uuid.uuid4(),
+        version=version,
+    )

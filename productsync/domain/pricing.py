@@ -1,0 +1,124 @@
+"""Price lists, tiered prices with validity windows, and price resolution.
+
+Resolution rule for ``resolve(entries, quantity, at)``:
+
+1. candidates are entries valid at ``at`` (``valid_from <= at < valid_to``, open
+   ends allowed) whose ``min_quantity <= quantity``;
+2. the entries that started most recently win: a promotion or a scheduled price
+   change overrides the open-ended list price for as long as it is valid;
+3. among those, the highest quantity tier wins.
+
+So a promotion replaces the regular tiers while it runs; give it its own tiers
+if quantity breaks should still apply during it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from typing import Any
+
+from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from productsync.domain.money import minor_units, parse_amount
+
+
+class PriceListKind(StrEnum):
+    RETAIL = "retail"
+    PARTNER = "partner"
+
+
+@dataclass(frozen=True)
+class PriceList:
+    id: uuid.UUID
+    name: str
+    owner_partner_id: uuid.UUID | None
+    currency: str
+    kind: PriceListKind
+    region: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PriceEntry:
+    min_quantity: Decimal
+    amount: Decimal
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+    def valid_at(self, at: datetime) -> bool:
+        return (self.valid_from is None or self.valid_from <= at) and (
+            self.valid_to is None or at < self.valid_to
+        )
+
+    @property
+    def is_promotion(self) -> bool:
+        return self.valid_from is not None or self.valid_to is not None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "min_quantity": str(self.min_quantity.normalize()),
+            "amount": str(self.amount),
+            "valid_from": self.valid_from.isoformat() if self.valid_from else None,
+            "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+        }
+
+
+def check_entries(currency: str, entries: list[PriceEntry]) -> list[PriceEntry]:
+    """Validate a product's full set of entries on one list before it replaces the old set."""
+    out: list[PriceEntry] = []
+    seen: set[tuple[Decimal, datetime | None, datetime | None]] = set()
+    for i, e in enumerate(entries):
+        field = f"prices[{i}]"
+        if e.min_quantity <= 0:
+            raise InvalidInput(f"{field}.min_quantity must be positive", field=f"{field}.min_quantity")
+        for ts_name, ts in (("valid_from", e.valid_from), ("valid_to", e.valid_to)):
+            if ts is not None and ts.utcoffset() is None:
+                raise InvalidInput(
+                    f"{field}.{ts_name} must carry a UTC offset", field=f"{field}.{ts_name}"
+                )
+        if e.valid_from and e.valid_to and e.valid_to <= e.valid_from:
+            raise InvalidInput(f"{field}.valid_to must be after valid_from", field=f"{field}.valid_to")
+        key = (e.min_quantity, e.valid_from, e.valid_to)
+        if key in seen:
+            raise Conflict(
+                f"{field} repeats a tier and window already given", code=ErrorCode.DUPLICATE, field=field
+            )
+        seen.add(key)
+        amount = parse_amount(e.amount, currency, field=f"{field}.amount")
+        out.append(PriceEntry(e.min_quantity, amount, e.valid_from, e.valid_to))
+    return out
+
+
+@dataclass(frozen=True)
+class ResolvedPrice:
+    unit_amount: Decimal
+    total: Decimal
+    entry: PriceEntry
+    regular_unit_amount: Decimal | None
+
+
+def _rank(e: PriceEntry) -> tuple[int, float, Decimal]:
+    started = e.valid_from.timestamp() if e.valid_from is not None else float("-inf")
+    return (1 if e.is_promotion else 0, started, e.min_quantity)
+
+
+def resolve(
+    entries: list[PriceEntry], quantity: Decimal, at: datetime, *, currency: str, ref: object = ""
+) -> ResolvedPrice:
+    """The one effective unit price for ``quantity`` at instant ``at`` (see module doc)."""
+    if quantity <= 0:
+        raise InvalidInput("quantity must be positive", code=ErrorCode.INVALID_QUANTITY, field="quantity")
+    if at.utcoffset() is None:
+        raise InvalidInput("at must carry a UTC offset", field="at")
+    candidates = [e for e in entries if e.valid_at(at) and e.min_quantity <= quantity]
+    if not candidates:
+        raise NotFound("price", ref or f"for quantity {quantity} at {at.isoformat()}")
+    best = max(candidates, key=_rank)
+    regular = [e for e in candidates if not e.is_promotion]
+    regular_amount = max(regular, key=_rank).amount if regular and best.is_promotion else None
+    quantum = Decimal(1).scaleb(-minor_units(currency))
+    total = (best.amount * quantity).quantize(quantum, rounding=ROUND_HALF_UP)
+    return ResolvedPrice(best.amount, total, best, regular_amount)

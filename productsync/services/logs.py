@@ -1,0 +1,71 @@
+"""Reading the audit log and the change-event stream."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from sqlalchemy.engine import Row
+
+from productsync.domain.access import Actor, Scope
+from productsync.store.uow import UnitOfWork
+
+EVENT_SOURCE = "/productsync"
+
+
+async def list_audit(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    action: str | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[Row[Any]]:
+    """Admins read everything; a partner reads the records about its own data."""
+    actor.require(Scope.CATALOG_READ)
+    owners = None if actor.is_admin else {actor.partner_id} if actor.partner_id else set()
+    return await uow.audit.list(
+        owners=owners, entity_type=entity_type, entity_id=entity_id, action=action,
+        after_id=after_id, limit=limit,
+    )
+
+
+async def sequence_events(uow: UnitOfWork) -> int:
+    """Give committed events their place in the commit-ordered stream."""
+    return await uow.outbox.sequence_pending()
+
+
+async def list_events(
+    uow: UnitOfWork, actor: Actor, *, after: int = 0, limit: int = 100, types: list[str] | None = None
+) -> list[tuple[int, dict[str, Any]]]:
+    """Events after cursor ``after`` as (seq, CloudEvent JSON), in commit order."""
+    actor.require(Scope.CATALOG_READ)
+    partners = None if actor.is_admin else {p for p in (actor.partner_id, *actor.readable_partners) if p}
+    rows = await uow.outbox.after(after, partners=partners, limit=limit, types=types)
+    return [(int(r.seq), to_cloudevent(r)) for r in rows]
+
+
+_FORMAT = JSONFormat()
+
+
+def to_cloudevent(row: Row[Any]) -> dict[str, Any]:
+    """CloudEvents 1.0 structured JSON, built and validated by the cloudevents SDK."""
+    event = CloudEvent(
+        attributes={
+            "id": str(row.event_id),
+            "source": EVENT_SOURCE,
+            "type": row.type,
+            "subject": row.subject,
+            "time": row.time,
+            "datacontenttype": "application/json",
+            "sequence": str(row.seq),
+            "productversion": int(row.version),
+            "origin": row.origin,
+        },
+        data=row.data,
+    )
+    return dict(json.loads(_FORMAT.write(event)))

@@ -1,0 +1,1 @@
+"""Repositories: translate between tables and domain objects over one connection."""

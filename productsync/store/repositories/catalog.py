@@ -1,0 +1,275 @@
+"""Partners, shares, categories, products and locations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Row
+
+from productsync.domain.catalog import Category, Partner, Product, ProductStatus, TaxClass
+from productsync.domain.identifiers import gtin14
+from productsync.domain.inventory import Location, LocationKind
+from productsync.domain.quantities import BaseUnit
+from productsync.store.repositories.base import Repository
+from productsync.store.tables import (
+    categories,
+    locations,
+    partner_shares,
+    partners,
+    product_barcodes,
+    products,
+)
+
+
+def _partner(row: Row[Any]) -> Partner:
+    return Partner(id=row.id, code=row.code, name=row.name, created_at=row.created_at)
+
+
+def _category(row: Row[Any]) -> Category:
+    return Category(
+        id=row.id,
+        code=row.code,
+        name=row.name,
+        sku_prefix=row.sku_prefix,
+        attribute_schema=row.attribute_schema,
+        lot_tracked=row.lot_tracked,
+        created_at=row.created_at,
+    )
+
+
+def _product(row: Row[Any]) -> Product:
+    return Product(
+        id=row.id,
+        sku=row.sku,
+        name=row.name,
+        description=row.description,
+        category_id=row.category_id,
+        owner_partner_id=row.owner_partner_id,
+        base_unit=BaseUnit(row.base_unit),
+        barcodes=tuple(row.barcodes),
+        texts=row.texts,
+        tax_class=TaxClass(row.tax_class),
+        attributes=row.attributes,
+        status=ProductStatus(row.status),
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class PartnerRepository(Repository):
+    async def add(self, partner: Partner) -> None:
+        await self.conn.execute(
+            insert(partners).values(
+                id=partner.id, code=partner.code, name=partner.name, created_at=partner.created_at
+            )
+        )
+
+    async def get(self, partner_id: uuid.UUID) -> Partner | None:
+        row = (await self.conn.execute(select(partners).where(partners.c.id == partner_id))).first()
+        return _partner(row) if row else None
+
+    async def get_by_code(self, code: str) -> Partner | None:
+        row = (await self.conn.execute(select(partners).where(partners.c.code == code))).first()
+        return _partner(row) if row else None
+
+    async def list(self, only: set[uuid.UUID] | None = None) -> list[Partner]:
+        stmt = select(partners).order_by(partners.c.code)
+        if only is not None:
+            stmt = stmt.where(partners.c.id.in_(only))
+        return [_partner(r) for r in await self.conn.execute(stmt)]
+
+    async def add_share(self, owner: uuid.UUID, grantee: uuid.UUID, at: datetime) -> bool:
+        """True when the share is new; sharing twice is not an error (idempotent)."""
+        result = await self.conn.execute(
+            self.insert_ignore(
+                partner_shares,
+                {"owner_partner_id": owner, "grantee_partner_id": grantee, "created_at": at},
+            )
+        )
+        return bool(result.rowcount)
+
+    async def remove_share(self, owner: uuid.UUID, grantee: uuid.UUID) -> bool:
+        result = await self.conn.execute(
+            delete(partner_shares).where(
+                partner_shares.c.owner_partner_id == owner,
+                partner_shares.c.grantee_partner_id == grantee,
+            )
+        )
+        return bool(result.rowcount)
+
+    async def owners_sharing_with(self, grantee: uuid.UUID) -> set[uuid.UUID]:
+        stmt = select(partner_shares.c.owner_partner_id).where(
+            partner_shares.c.grantee_partner_id == grantee
+        )
+        return {r[0] for r in await self.conn.execute(stmt)}
+
+    async def grantees_of(self, owner: uuid.UUID) -> list[uuid.UUID]:
+        stmt = select(partner_shares.c.grantee_partner_id).where(
+            partner_shares.c.owner_partner_id == owner
+        )
+        return [r[0] for r in await self.conn.execute(stmt)]
+
+
+class CategoryRepository(Repository):
+    async def add(self, category: Category) -> None:
+        await self.conn.execute(
+            insert(categories).values(
+                id=category.id,
+                code=category.code,
+                name=category.name,
+                sku_prefix=category.sku_prefix,
+                attribute_schema=category.attribute_schema,
+                lot_tracked=category.lot_tracked,
+                created_at=category.created_at,
+            )
+        )
+
+    async def get(self, category_id: uuid.UUID) -> Category | None:
+        row = (await self.conn.execute(select(categories).where(categories.c.id == category_id))).first()
+        return _category(row) if row else None
+
+    async def get_by_code(self, code: str) -> Category | None:
+        row = (await self.conn.execute(select(categories).where(categories.c.code == code))).first()
+        return _category(row) if row else None
+
+    async def list(self) -> list[Category]:
+        return [_category(r) for r in await self.conn.execute(select(categories).order_by(categories.c.code))]
+
+
+class ProductRepository(Repository):
+    async def add(self, product: Product) -> None:
+        await self.conn.execute(insert(products).values(**self._values(product)))
+        await self._write_barcodes(product)
+
+    async def update(self, product: Product) -> None:
+        values = self._values(product)
+        del values["id"], values["created_at"]
+        await self.conn.execute(update(products).where(products.c.id == product.id).values(**values))
+        await self.conn.execute(delete(product_barcodes).where(product_barcodes.c.product_id == product.id))
+        await self._write_barcodes(product)
+
+    async def _write_barcodes(self, product: Product) -> None:
+        if product.barcodes:
+            await self.conn.execute(
+                insert(product_barcodes),
+                [{"gtin14": gtin14(b), "product_id": product.id} for b in product.barcodes],
+            )
+
+    async def barcode_owners(self, barcodes: tuple[str, ...]) -> dict[str, uuid.UUID]:
+        if not barcodes:
+            return {}
+        keys = {gtin14(b): b for b in barcodes}
+        stmt = select(product_barcodes).where(product_barcodes.c.gtin14.in_(keys))
+        return {keys[r.gtin14]: r.product_id for r in await self.conn.execute(stmt)}
+
+    async def sku_exists(self, sku: str) -> bool:
+        stmt = select(products.c.id).where(products.c.sku == sku)
+        return (await self.conn.execute(stmt)).first() is not None
+
+    async def get(self, product_id: uuid.UUID, *, for_update: bool = False) -> Product | None:
+        stmt = select(products).where(products.c.id == product_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).first()
+        return _product(row) if row else None
+
+    async def get_by_sku(self, sku: str) -> Product | None:
+        row = (await self.conn.execute(select(products).where(products.c.sku == sku))).first()
+        return _product(row) if row else None
+
+    async def list(
+        self,
+        *,
+        owners: set[uuid.UUID] | None,
+        partner_id: uuid.UUID | None = None,
+        category_id: uuid.UUID | None = None,
+        sku_prefix: str | None = None,
+        updated_since: datetime | None = None,
+        include_archived: bool = False,
+        after_sku: str | None = None,
+        limit: int = 50,
+    ) -> list[Product]:
+        stmt = select(products).order_by(products.c.sku).limit(limit)
+        if owners is not None:
+            stmt = stmt.where(products.c.owner_partner_id.in_(owners))
+        if partner_id is not None:
+            stmt = stmt.where(products.c.owner_partner_id == partner_id)
+        if category_id is not None:
+            stmt = stmt.where(products.c.category_id == category_id)
+        if sku_prefix:
+            stmt = stmt.where(products.c.sku.startswith(sku_prefix, autoescape=True))
+        if updated_since is not None:
+            stmt = stmt.where(products.c.updated_at >= updated_since)
+        if not include_archived:
+            stmt = stmt.where(products.c.status == ProductStatus.ACTIVE.value)
+        if after_sku is not None:
+            stmt = stmt.where(products.c.sku > after_sku)
+        return [_product(r) for r in await self.conn.execute(stmt)]
+
+    async def count(self) -> int:
+        return int((await self.conn.execute(select(func.count()).select_from(products))).scalar_one())
+
+    @staticmethod
+    def _values(p: Product) -> dict[str, Any]:
+        return {
+            "id": p.id,
+            "sku": p.sku,
+            "name": p.name,
+            "description": p.description,
+            "category_id": p.category_id,
+            "owner_partner_id": p.owner_partner_id,
+            "base_unit": p.base_unit.value,
+            "barcodes": list(p.barcodes),
+            "texts": p.texts,
+            "tax_class": p.tax_class.value,
+            "attributes": p.attributes,
+            "status": p.status.value,
+            "version": p.version,
+            "created_at": p.created_at,
+            "updated_at": p.updated_at,
+        }
+
+
+class LocationRepository(Repository):
+    async def add(self, location: Location) -> None:
+        await self.conn.execute(
+            insert(locations).values(
+                id=location.id,
+                code=location.code,
+                name=location.name,
+                kind=location.kind.value,
+                owner_partner_id=location.owner_partner_id,
+                created_at=location.created_at,
+            )
+        )
+
+    async def get(self, location_id: uuid.UUID) -> Location | None:
+        row = (await self.conn.execute(select(locations).where(locations.c.id == location_id))).first()
+        return _location(row) if row else None
+
+    async def get_by_code(self, code: str) -> Location | None:
+        row = (await self.conn.execute(select(locations).where(locations.c.code == code))).first()
+        return _location(row) if row else None
+
+    async def list(self, owners: set[uuid.UUID] | None) -> list[Location]:
+        stmt = select(locations).order_by(locations.c.code)
+        if owners is not None:
+            stmt = stmt.where(
+                locations.c.owner_partner_id.in_(owners) | locations.c.owner_partner_id.is_(None)
+            )
+        return [_location(r) for r in await self.conn.execute(stmt)]
+
+
+def _location(row: Row[Any]) -> Location:
+    return Location(
+        id=row.id,
+        code=row.code,
+        name=row.name,
+        kind=LocationKind(row.kind),
+        owner_partner_id=row.owner_partner_id,
+        created_at=row.created_at,
+    )

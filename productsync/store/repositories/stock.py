@@ -1,0 +1,165 @@
+"""Stock levels and the movement ledger.
+
+The hot path (adjust by delta) is one conditional UPDATE … RETURNING: the row
+lock is held only from that statement to commit, and the "never negative" rule
+is part of the WHERE clause, so no read-then-write race can exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Row
+
+from productsync.domain.access import Actor
+from productsync.domain.inventory import Movement, StockLevel
+from productsync.store.repositories.base import Repository
+from productsync.store.tables import locations, stock_levels, stock_movements
+
+
+def _level(row: Row[Any]) -> StockLevel:
+    return StockLevel(
+        product_id=row.product_id,
+        location_id=row.location_id,
+        on_hand=row.on_hand,
+        reserved=row.reserved,
+        safety_stock=row.safety_stock,
+        version=row.version,
+        updated_at=row.updated_at,
+    )
+
+
+_L = stock_levels.c
+
+
+class StockRepository(Repository):
+    async def try_apply_delta(
+        self, product_id: uuid.UUID, location_id: uuid.UUID, delta: Decimal, now: datetime
+    ) -> StockLevel | None:
+        """Apply ``delta`` if the result stays non-negative; None when the level is
+        missing or the delta would take it below zero (the caller tells which)."""
+        stmt = (
+            update(stock_levels)
+            .where(_L.product_id == product_id, _L.location_id == location_id, _L.on_hand + delta >= 0)
+            .values(on_hand=_L.on_hand + delta, version=_L.version + 1, updated_at=now)
+            .returning(*stock_levels.c)
+        )
+        row = (await self.conn.execute(stmt)).first()
+        return _level(row) if row else None
+
+    async def ensure_level(self, product_id: uuid.UUID, location_id: uuid.UUID, now: datetime) -> None:
+        """Create an empty level if none exists (races are absorbed by ON CONFLICT)."""
+        await self.conn.execute(
+            self.insert_ignore(
+                stock_levels,
+                {
+                    "product_id": product_id,
+                    "location_id": location_id,
+                    "on_hand": Decimal(0),
+                    "reserved": Decimal(0),
+                    "safety_stock": Decimal(0),
+                    "version": 0,
+                    "updated_at": now,
+                },
+            )
+        )
+
+    async def get_level(
+        self, product_id: uuid.UUID, location_id: uuid.UUID, *, for_update: bool = False
+    ) -> StockLevel | None:
+        stmt = select(stock_levels).where(_L.product_id == product_id, _L.location_id == location_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).first()
+        return _level(row) if row else None
+
+    async def save_level(self, level: StockLevel, now: datetime) -> None:
+        await self.conn.execute(
+            update(stock_levels)
+            .where(_L.product_id == level.product_id, _L.location_id == level.location_id)
+            .values(
+                on_hand=level.on_hand,
+                reserved=level.reserved,
+                safety_stock=level.safety_stock,
+                version=level.version,
+                updated_at=now,
+            )
+        )
+
+    async def levels_for_product(self, product_id: uuid.UUID) -> list[tuple[StockLevel, str]]:
+        """Levels with their location codes, in location-code order."""
+        stmt = (
+            select(stock_levels, locations.c.code)
+            .join(locations, locations.c.id == _L.location_id)
+            .where(_L.product_id == product_id)
+            .order_by(locations.c.code)
+        )
+        return [(_level(r), r.code) for r in await self.conn.execute(stmt)]
+
+    async def add_movement(
+        self, movement: Movement, actor: Actor, request_id: str | None, now: datetime
+    ) -> int:
+        result = await self.conn.execute(
+            insert(stock_movements)
+            .values(
+                product_id=movement.product_id,
+                location_id=movement.location_id,
+                kind=movement.kind.value,
+                quantity=movement.quantity,
+                on_hand_after=movement.on_hand_after,
+                expected=movement.expected,
+                reason=movement.reason,
+                actor_key_id=actor.key_id,
+                actor_partner_id=actor.partner_id,
+                origin=actor.origin,
+                request_id=request_id,
+                created_at=now,
+            )
+            .returning(stock_movements.c.id)
+        )
+        return int(result.scalar_one())
+
+    async def movements(
+        self,
+        product_id: uuid.UUID,
+        location_id: uuid.UUID | None = None,
+        *,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[Row[Any]]:
+        stmt = (
+            select(stock_movements)
+            .where(stock_movements.c.product_id == product_id, stock_movements.c.id > after_id)
+            .order_by(stock_movements.c.id)
+            .limit(limit)
+        )
+        if location_id is not None:
+            stmt = stmt.where(stock_movements.c.location_id == location_id)
+        return list(await self.conn.execute(stmt))
+
+    async def ledger_drift(self) -> list[dict[str, Any]]:
+        """Levels whose on_hand differs from the sum of their ledger (should be none)."""
+        sums = (
+            select(
+                stock_movements.c.product_id,
+                stock_movements.c.location_id,
+                func.sum(stock_movements.c.quantity).label("ledger"),
+            )
+            .group_by(stock_movements.c.product_id, stock_movements.c.location_id)
+            .subquery()
+        )
+        stmt = select(_L.product_id, _L.location_id, _L.on_hand, sums.c.ledger).outerjoin(
+            sums, (sums.c.product_id == _L.product_id) & (sums.c.location_id == _L.location_id)
+        )
+        drift = []
+        for r in await self.conn.execute(stmt):
+            ledger = r.ledger if r.ledger is not None else Decimal(0)
+            if ledger != r.on_hand:
+                drift.append(
+                    {"product_id": r.product_id, "location_id": r.location_id, "on_hand": r.on_hand, "ledger": ledger}
+                )
+        return drift

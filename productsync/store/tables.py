@@ -1,0 +1,246 @@
+"""Table definitions. Constraints are the last line of defence for the stock invariants."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    text,
+)
+
+from productsync.store.types import ExactDecimal, Quantity, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BIGINT autoincrement is INTEGER PRIMARY KEY (rowid) on SQLite.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+partners = Table(
+    "partners",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+partner_shares = Table(
+    "partner_shares",
+    metadata,
+    Column("owner_partner_id", Uuid, ForeignKey("partners.id"), primary_key=True),
+    Column("grantee_partner_id", Uuid, ForeignKey("partners.id"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("owner_partner_id <> grantee_partner_id", name="not_self"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("partner_id", Uuid, ForeignKey("partners.id"), nullable=True),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+categories = Table(
+    "categories",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("sku_prefix", String(9), nullable=True),
+    Column("attribute_schema", JSON, nullable=False),
+    Column("lot_tracked", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("sku", String(64), nullable=False, unique=True),
+    Column("name", String(300), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("category_id", Uuid, ForeignKey("categories.id"), nullable=False),
+    Column("owner_partner_id", Uuid, ForeignKey("partners.id"), nullable=False),
+    Column("base_unit", String(16), nullable=False),
+    Column("barcodes", JSON, nullable=False),
+    Column("texts", JSON, nullable=False),
+    Column("tax_class", String(20), nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_products_owner_sku", "owner_partner_id", "sku"),
+    Index("ix_products_updated_at", "updated_at"),
+)
+
+# The uniqueness index for barcodes (GTIN-14 form); products.barcodes is the read copy.
+product_barcodes = Table(
+    "product_barcodes",
+    metadata,
+    Column("gtin14", String(14), primary_key=True),
+    Column("product_id", Uuid, ForeignKey("products.id"), nullable=False, index=True),
+)
+
+locations = Table(
+    "locations",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("owner_partner_id", Uuid, ForeignKey("partners.id"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+stock_levels = Table(
+    "stock_levels",
+    metadata,
+    Column("product_id", Uuid, ForeignKey("products.id"), primary_key=True),
+    Column("location_id", Uuid, ForeignKey("locations.id"), primary_key=True),
+    Column("on_hand", Quantity, nullable=False),
+    Column("reserved", Quantity, nullable=False),
+    Column("safety_stock", Quantity, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+    CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+    CheckConstraint("safety_stock >= 0", name="safety_stock_not_negative"),
+)
+
+stock_movements = Table(
+    "stock_movements",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("product_id", Uuid, ForeignKey("products.id"), nullable=False),
+    Column("location_id", Uuid, ForeignKey("locations.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("quantity", Quantity, nullable=False),
+    Column("on_hand_after", Quantity, nullable=False),
+    Column("expected", Quantity, nullable=True),
+    Column("reason", String(500), nullable=True),
+    Column("actor_key_id", Uuid, nullable=True),
+    Column("actor_partner_id", Uuid, nullable=True),
+    Column("origin", String(100), nullable=False),
+    Column("request_id", String(100), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_stock_movements_level", "product_id", "location_id", "id"),
+)
+
+price_lists = Table(
+    "price_lists",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("owner_partner_id", Uuid, ForeignKey("partners.id"), nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("region", String(40), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One row per (list, product): its tier set, replaced as a whole on PUT; the
+# version orders price events for one product on one list.
+product_prices = Table(
+    "product_prices",
+    metadata,
+    Column("price_list_id", Uuid, ForeignKey("price_lists.id"), primary_key=True),
+    Column("product_id", Uuid, ForeignKey("products.id"), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+price_entries = Table(
+    "price_entries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("price_list_id", Uuid, nullable=False),
+    Column("product_id", Uuid, nullable=False),
+    Column("min_quantity", Quantity, nullable=False),
+    Column("amount", ExactDecimal, nullable=False),
+    Column("valid_from", UTCDateTime, nullable=True),
+    Column("valid_to", UTCDateTime, nullable=True),
+    Index("ix_price_entries_list_product", "price_list_id", "product_id"),
+    CheckConstraint("min_quantity > 0", name="min_quantity_positive"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor_key_id", Uuid, nullable=True),
+    Column("actor_partner_id", Uuid, nullable=True),
+    Column("owner_partner_id", Uuid, nullable=True),
+    Column("origin", String(100), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("entity_type", String(40), nullable=False),
+    Column("entity_id", String(100), nullable=False),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("request_id", String(100), nullable=True),
+    Index("ix_audit_entity", "entity_type", "entity_id", "id"),
+)
+
+# The transactional outbox. ``seq`` is stamped after commit by one sequencer at a
+# time, so readers following ``seq`` see events in commit order with no gaps
+# (an autoincrement id is allocated at insert, not at commit, and can be
+# overtaken by a later-committing transaction).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("seq", BigInteger, nullable=True, unique=True),
+    Column("event_id", Uuid, nullable=False, unique=True),
+    Column("type", String(80), nullable=False),
+    Column("subject", String(100), nullable=False),
+    Column("time", UTCDateTime, nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("partner_id", Uuid, nullable=True),
+    Column("product_id", Uuid, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("origin", String(100), nullable=False),
+    Index(
+        "ix_outbox_unsequenced",
+        "id",
+        postgresql_where=text("seq IS NULL"),
+        sqlite_where=text("seq IS NULL"),
+    ),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response_body", Text, nullable=False),
+    Column("response_headers", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+)
