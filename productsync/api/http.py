@@ -16,9 +16,12 @@ def decode_cursor(cursor: str | None) -> str | None:
     if cursor is None:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        value = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ApiProblem(400, "invalid-cursor", "the cursor is not one this API handed out") from exc
+    if not value or not value.isprintable():
+        raise ApiProblem(400, "invalid-cursor", "the cursor is not one this API handed out")
+    return value
 
 
 def etag(version: int) -> str:

@@ -1,0 +1,3 @@
+from productsync.cli import main
+
+main()
