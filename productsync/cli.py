@@ -78,7 +78,9 @@ def serve(
 @keys_app.command("create")
 def keys_create(
     admin: Annotated[bool, typer.Option("--admin", help="An admin key (all partners, all scopes).")] = False,
-    partner: Annotated[str | None, typer.Option("--partner", help="Partner id or code the key acts for.")] = None,
+    partner: Annotated[
+        str | None, typer.Option("--partner", help="Partner id or code the key acts for.")
+    ] = None,
     scopes: Annotated[
         str | None, typer.Option("--scopes", help="Comma-separated scopes; default: all partner scopes.")
     ] = None,
@@ -95,6 +97,7 @@ def keys_create(
     async def run() -> str:
         hub = await start_hub(Settings())
         try:
+
             async def use_case(uow: UnitOfWork) -> str:
                 partner_id = None
                 if partner is not None:
@@ -107,7 +110,11 @@ def keys_create(
                         raise DomainError(f"partner {partner} was not found")
                     partner_id = found.id
                 chosen = (
-                    (Scope.ADMIN,) if admin else parse_scopes(scopes.split(",")) if scopes else PARTNER_DEFAULT_SCOPES
+                    (Scope.ADMIN,)
+                    if admin
+                    else parse_scopes(scopes.split(","))
+                    if scopes
+                    else PARTNER_DEFAULT_SCOPES
                 )
                 _, token = await create_key(
                     uow, system_actor("cli"), partner_id=partner_id, scopes=chosen, name=name
@@ -142,8 +149,14 @@ def keys_list() -> None:
 
     table = Table("prefix", "name", "partner", "scopes", "created", "revoked")
     for k in asyncio.run(run()):
-        table.add_row(k.prefix, k.name, str(k.partner_id or "-"), ",".join(k.scopes),
-                      k.created_at.isoformat(timespec="seconds"), "yes" if k.revoked_at else "")
+        table.add_row(
+            k.prefix,
+            k.name,
+            str(k.partner_id or "-"),
+            ",".join(k.scopes),
+            k.created_at.isoformat(timespec="seconds"),
+            "yes" if k.revoked_at else "",
+        )
     out.print(table)
 
 

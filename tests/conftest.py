@@ -92,26 +92,40 @@ async def world(database) -> World:  # type: ignore[no-untyped-def]
         b = await partners.create_partner(uow, admin, code=ref("pb-"), name="Partner B")
         c = await partners.create_partner(uow, admin, code=ref("pc-"), name="Partner C")
         await partners.share_catalog(uow, admin, owner_id=a.id, grantee_id=b.id)
-        loc_a = await stock.create_location(uow, admin, code=ref("LA-"), name="A store",
-                                            kind=LocationKind.STORE, owner_partner_id=a.id)
-        loc_hub = await stock.create_location(uow, admin, code=ref("HUB-"), name="Hub warehouse",
-                                              kind=LocationKind.WAREHOUSE, owner_partner_id=None)
+        loc_a = await stock.create_location(
+            uow, admin, code=ref("LA-"), name="A store", kind=LocationKind.STORE, owner_partner_id=a.id
+        )
+        loc_hub = await stock.create_location(
+            uow,
+            admin,
+            code=ref("HUB-"),
+            name="Hub warehouse",
+            kind=LocationKind.WAREHOUSE,
+            owner_partner_id=None,
+        )
         sports = await uow.categories.get_by_code("sports")
-        product = await catalog.create_product(uow, admin, NewProduct(
-            sku=ref("SE-"), name="Test racket", category_id=sports.id, owner_partner_id=a.id,
-            attributes={"size": "L2", "material": "carbon"},
-        ))
+        product = await catalog.create_product(
+            uow,
+            admin,
+            NewProduct(
+                sku=ref("SE-"),
+                name="Test racket",
+                category_id=sports.id,
+                owner_partner_id=a.id,
+                attributes={"size": "L2", "material": "carbon"},
+            ),
+        )
         return a, b, c, loc_a, loc_hub, product
 
     a, b, c, loc_a, loc_hub, product = await transaction(database, build)
     scopes = frozenset({Scope.CATALOG_READ, Scope.CATALOG_WRITE, Scope.STOCK_WRITE, Scope.PRICES_WRITE})
 
     def actor(p, readable=frozenset()):  # type: ignore[no-untyped-def]
-        return Actor(key_id=uuid.uuid4(), partner_id=p.id, scopes=scopes, readable_partners=readable,
-                     origin="test")
+        return Actor(
+            key_id=uuid.uuid4(), partner_id=p.id, scopes=scopes, readable_partners=readable, origin="test"
+        )
 
-    return World(a, b, c, loc_a, loc_hub, product, admin,
-                 actor(a), actor(b, frozenset({a.id})), actor(c))
+    return World(a, b, c, loc_a, loc_hub, product, admin, actor(a), actor(b, frozenset({a.id})), actor(c))
 
 
 D = Decimal

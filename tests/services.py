@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from productsync.store.database import async_url
 
-POSTGRES_URL = os.environ.get("PRODUCTSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_URL = os.environ.get(
+    "PRODUCTSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REQUIRED = os.environ.get("PRODUCTSYNC_REQUIRE_SERVICES") == "1"
 
 

@@ -70,7 +70,9 @@ def _replay(row: Any, request_hash: str) -> Response:
         )
     headers = dict(row.response_headers)
     headers["Idempotent-Replayed"] = "true"
-    return Response(row.response_body, status_code=row.status_code, headers=headers, media_type="application/json")
+    return Response(
+        row.response_body, status_code=row.status_code, headers=headers, media_type="application/json"
+    )
 
 
 async def execute(
@@ -130,4 +132,3 @@ async def execute(
         if winner is None:
             raise
         return _replay(winner, request_hash)
-

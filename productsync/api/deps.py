@@ -128,7 +128,10 @@ class JsonOnlyMiddleware:
                 from productsync.api.problems import problem
 
                 response = problem(
-                    None, 415, "unsupported-media-type", "Unsupported media type",
+                    None,
+                    415,
+                    "unsupported-media-type",
+                    "Unsupported media type",
                     f"send the body as application/json, not {ctype}",
                 )
                 await response(scope, receive, send)

@@ -110,13 +110,21 @@ def install(app: FastAPI) -> None:
         errors = _clean_errors(list(exc.errors()))
         if any(e["type"] == "json_invalid" for e in errors):
             return problem(
-                request, 400, "malformed-json", "Malformed JSON", "the request body is not valid JSON",
+                request,
+                400,
+                "malformed-json",
+                "Malformed JSON",
+                "the request body is not valid JSON",
                 errors=errors,
             )
         first = errors[0] if errors else {"loc": [], "message": "invalid request"}
         where = ".".join(x for x in first["loc"] if x not in ("body",)) or "request"
         return problem(
-            request, 422, "validation-failed", "Validation failed", f"{where}: {first['message']}",
+            request,
+            422,
+            "validation-failed",
+            "Validation failed",
+            f"{where}: {first['message']}",
             errors=errors,
         )
 
@@ -130,6 +138,9 @@ def install(app: FastAPI) -> None:
     async def _fault(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(
-            request, 500, "internal-error", "Internal error",
+            request,
+            500,
+            "internal-error",
+            "Internal error",
             "the hub could not complete the request; it is logged under this request id",
         )

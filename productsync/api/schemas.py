@@ -110,8 +110,12 @@ class CategoryOut(BaseModel):
     @classmethod
     def of(cls, c: Category) -> CategoryOut:
         return cls(
-            id=c.id, code=c.code, name=c.name, sku_prefix=c.sku_prefix,
-            attribute_schema=c.attribute_schema, lot_tracked=c.lot_tracked,
+            id=c.id,
+            code=c.code,
+            name=c.name,
+            sku_prefix=c.sku_prefix,
+            attribute_schema=c.attribute_schema,
+            lot_tracked=c.lot_tracked,
         )
 
 
@@ -168,10 +172,21 @@ class ProductOut(BaseModel):
     @classmethod
     def of(cls, p: Product) -> ProductOut:
         return cls(
-            id=p.id, sku=p.sku, name=p.name, description=p.description, category_id=p.category_id,
-            owner_partner_id=p.owner_partner_id, base_unit=p.base_unit, barcodes=list(p.barcodes),
-            texts=p.texts, tax_class=p.tax_class, attributes=p.attributes, status=p.status,
-            version=p.version, created_at=p.created_at, updated_at=p.updated_at,
+            id=p.id,
+            sku=p.sku,
+            name=p.name,
+            description=p.description,
+            category_id=p.category_id,
+            owner_partner_id=p.owner_partner_id,
+            base_unit=p.base_unit,
+            barcodes=list(p.barcodes),
+            texts=p.texts,
+            tax_class=p.tax_class,
+            attributes=p.attributes,
+            status=p.status,
+            version=p.version,
+            created_at=p.created_at,
+            updated_at=p.updated_at,
         )
 
 
@@ -187,7 +202,8 @@ class LocationIn(Input):
     name: StrictStr = Field(min_length=1, max_length=200)
     kind: LocationKind = LocationKind.WAREHOUSE
     owner_partner_id: uuid.UUID | None = Field(
-        default=None, description="Defaults to the key's partner; admins may leave it empty for a hub-wide location."
+        default=None,
+        description="Defaults to the key's partner; admins may leave it empty for a hub-wide location.",
     )
 
 
@@ -200,7 +216,9 @@ class LocationOut(BaseModel):
 
     @classmethod
     def of(cls, loc: Location) -> LocationOut:
-        return cls(id=loc.id, code=loc.code, name=loc.name, kind=loc.kind, owner_partner_id=loc.owner_partner_id)
+        return cls(
+            id=loc.id, code=loc.code, name=loc.name, kind=loc.kind, owner_partner_id=loc.owner_partner_id
+        )
 
 
 class StockTarget(Input):
@@ -236,8 +254,12 @@ class LevelOut(BaseModel):
     @classmethod
     def of(cls, level: StockLevel, code: str) -> LevelOut:
         return cls(
-            location_id=level.location_id, location_code=code, on_hand=level.on_hand,
-            reserved=level.reserved, safety_stock=level.safety_stock, available=level.available,
+            location_id=level.location_id,
+            location_code=code,
+            on_hand=level.on_hand,
+            reserved=level.reserved,
+            safety_stock=level.safety_stock,
+            available=level.available,
             version=level.version,
         )
 
@@ -292,13 +314,17 @@ class PriceListOut(BaseModel):
     @classmethod
     def of(cls, pl: PriceList) -> PriceListOut:
         return cls(
-            id=pl.id, name=pl.name, owner_partner_id=pl.owner_partner_id, currency=pl.currency,
-            kind=pl.kind, region=pl.region,
+            id=pl.id,
+            name=pl.name,
+            owner_partner_id=pl.owner_partner_id,
+            currency=pl.currency,
+            kind=pl.kind,
+            region=pl.region,
         )
 
 
 class PriceEntryIn(Input):
-    amount: AmountIn = Field(description="Unit price as a decimal string, e.g. \"12.90\".", examples=["12.90"])
+    amount: AmountIn = Field(description='Unit price as a decimal string, e.g. "12.90".', examples=["12.90"])
     min_quantity: QuantityIn = Field(default=Decimal(1), description="Tier: applies from this quantity on.")
     valid_from: AwareDatetime | None = None
     valid_to: AwareDatetime | None = None
@@ -308,7 +334,9 @@ class PriceEntryIn(Input):
 
 
 class PricesIn(Input):
-    prices: list[PriceEntryIn] = Field(max_length=200, description="The full tier set; replaces the current one.")
+    prices: list[PriceEntryIn] = Field(
+        max_length=200, description="The full tier set; replaces the current one."
+    )
 
 
 class PriceEntryOut(BaseModel):

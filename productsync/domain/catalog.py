@@ -93,9 +93,7 @@ class Product:
 
 def check_category_code(code: str) -> str:
     if not _CODE_RE.match(code):
-        raise InvalidInput(
-            f"category code {code!r} must be 2-40 lowercase letters, digits, '-' or '_'"
-        )
+        raise InvalidInput(f"category code {code!r} must be 2-40 lowercase letters, digits, '-' or '_'")
     return code
 
 
@@ -261,7 +259,11 @@ def default_categories() -> list[dict[str, Any]]:
                 "type": "object",
                 "required": ["ingredients", "volume_ml", "pao_months"],
                 "properties": {
-                    "ingredients": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+                    "ingredients": {
+                        "type": "array",
+                        "items": {"type": "string", "minLength": 1},
+                        "minItems": 1,
+                    },
                     "volume_ml": {"type": "number", "exclusiveMinimum": 0},
                     "pao_months": {"type": "integer", "minimum": 1, "maximum": 60},
                     "shade": {"type": "string"},

@@ -76,9 +76,7 @@ def check_entries(currency: str, entries: list[PriceEntry]) -> list[PriceEntry]:
             raise InvalidInput(f"{field}.min_quantity must be positive", field=f"{field}.min_quantity")
         for ts_name, ts in (("valid_from", e.valid_from), ("valid_to", e.valid_to)):
             if ts is not None and ts.utcoffset() is None:
-                raise InvalidInput(
-                    f"{field}.{ts_name} must carry a UTC offset", field=f"{field}.{ts_name}"
-                )
+                raise InvalidInput(f"{field}.{ts_name} must carry a UTC offset", field=f"{field}.{ts_name}")
         if e.valid_from and e.valid_to and e.valid_to <= e.valid_from:
             raise InvalidInput(f"{field}.valid_to must be after valid_from", field=f"{field}.valid_to")
         key = (e.min_quantity, e.valid_from, e.valid_to)

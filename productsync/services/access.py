@@ -68,7 +68,11 @@ async def create_key(
         entity_id=key.id,
         owner=partner_id,
         before=None,
-        after={"prefix": prefix, "partner_id": str(partner_id) if partner_id else None, "scopes": list(key.scopes)},
+        after={
+            "prefix": prefix,
+            "partner_id": str(partner_id) if partner_id else None,
+            "scopes": list(key.scopes),
+        },
     )
     return key, token
 
@@ -101,6 +105,12 @@ async def revoke_key(uow: UnitOfWork, actor: Actor, prefix: str) -> None:
     if not await uow.keys.revoke(prefix, uow.now):
         raise NotFound("api key", prefix)
     await record(
-        uow, actor, action="key.revoked", entity_type="api_key", entity_id=prefix, owner=None,
-        before=None, after={"prefix": prefix},
+        uow,
+        actor,
+        action="key.revoked",
+        entity_type="api_key",
+        entity_id=prefix,
+        owner=None,
+        before=None,
+        after={"prefix": prefix},
     )

@@ -59,8 +59,14 @@ async def create_category(
         raise Conflict(f"category {category.code} already exists", code=ErrorCode.DUPLICATE)
     await uow.categories.add(category)
     await record(
-        uow, actor, action="category.created", entity_type="category", entity_id=category.id,
-        owner=None, before=None, after={"code": category.code, "sku_prefix": category.sku_prefix},
+        uow,
+        actor,
+        action="category.created",
+        entity_type="category",
+        entity_id=category.id,
+        owner=None,
+        before=None,
+        after={"code": category.code, "sku_prefix": category.sku_prefix},
     )
     return category
 
@@ -110,8 +116,14 @@ async def create_product(uow: UnitOfWork, actor: Actor, new: NewProduct) -> Prod
     await uow.products.add(product)
     snap = product.snapshot()
     await record(
-        uow, actor, action="product.created", entity_type="product", entity_id=product.id,
-        owner=product.owner_partner_id, before=None, after=snap,
+        uow,
+        actor,
+        action="product.created",
+        entity_type="product",
+        entity_id=product.id,
+        owner=product.owner_partner_id,
+        before=None,
+        after=snap,
         events=[product_event(EventType.PRODUCT_CREATED, product, origin=actor.origin)],
     )
     return product
@@ -203,8 +215,14 @@ async def update_product(
     await _check_barcodes_free(uow, updated)
     await uow.products.update(updated)
     await record(
-        uow, actor, action="product.updated", entity_type="product", entity_id=product.id,
-        owner=product.owner_partner_id, before=product.snapshot(), after=updated.snapshot(),
+        uow,
+        actor,
+        action="product.updated",
+        entity_type="product",
+        entity_id=product.id,
+        owner=product.owner_partner_id,
+        before=product.snapshot(),
+        after=updated.snapshot(),
         events=[product_event(EventType.PRODUCT_UPDATED, updated, origin=actor.origin)],
     )
     return updated
@@ -219,8 +237,14 @@ async def archive_product(
         return product
     await uow.products.update(archived)
     await record(
-        uow, actor, action="product.archived", entity_type="product", entity_id=product.id,
-        owner=product.owner_partner_id, before=product.snapshot(), after=archived.snapshot(),
+        uow,
+        actor,
+        action="product.archived",
+        entity_type="product",
+        entity_id=product.id,
+        owner=product.owner_partner_id,
+        before=product.snapshot(),
+        after=archived.snapshot(),
         events=[product_event(EventType.PRODUCT_ARCHIVED, archived, origin=actor.origin)],
     )
     return archived

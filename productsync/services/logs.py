@@ -29,8 +29,12 @@ async def list_audit(
     actor.require(Scope.CATALOG_READ)
     owners = None if actor.is_admin else {actor.partner_id} if actor.partner_id else set()
     return await uow.audit.list(
-        owners=owners, entity_type=entity_type, entity_id=entity_id, action=action,
-        after_id=after_id, limit=limit,
+        owners=owners,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        action=action,
+        after_id=after_id,
+        limit=limit,
     )
 
 

@@ -31,8 +31,14 @@ async def create_partner(uow: UnitOfWork, actor: Actor, *, code: str, name: str)
     partner = Partner(id=uuid.uuid4(), code=code, name=name.strip(), created_at=uow.now)
     await uow.partners.add(partner)
     await record(
-        uow, actor, action="partner.created", entity_type="partner", entity_id=partner.id,
-        owner=partner.id, before=None, after=_snapshot(partner),
+        uow,
+        actor,
+        action="partner.created",
+        entity_type="partner",
+        entity_id=partner.id,
+        owner=partner.id,
+        before=None,
+        after=_snapshot(partner),
     )
     return partner
 
@@ -52,9 +58,7 @@ async def get_partner(uow: UnitOfWork, actor: Actor, partner_id: uuid.UUID) -> P
     return partner
 
 
-async def share_catalog(
-    uow: UnitOfWork, actor: Actor, *, owner_id: uuid.UUID, grantee_id: uuid.UUID
-) -> bool:
+async def share_catalog(uow: UnitOfWork, actor: Actor, *, owner_id: uuid.UUID, grantee_id: uuid.UUID) -> bool:
     """The owner grants the grantee read access to its whole catalog (products, stock, prices)."""
     actor.require(Scope.CATALOG_WRITE)
     owner = await get_partner(uow, actor, owner_id)
@@ -66,8 +70,14 @@ async def share_catalog(
     created = await uow.partners.add_share(owner_id, grantee_id, uow.now)
     if created:
         await record(
-            uow, actor, action="share.created", entity_type="partner", entity_id=owner_id,
-            owner=owner_id, before=None, after={"grantee_partner_id": str(grantee_id)},
+            uow,
+            actor,
+            action="share.created",
+            entity_type="partner",
+            entity_id=owner_id,
+            owner=owner_id,
+            before=None,
+            after={"grantee_partner_id": str(grantee_id)},
         )
     return created
 
@@ -80,8 +90,14 @@ async def unshare_catalog(
     if not await uow.partners.remove_share(owner_id, grantee_id):
         raise NotFound("share", f"{owner_id} -> {grantee_id}")
     await record(
-        uow, actor, action="share.removed", entity_type="partner", entity_id=owner_id,
-        owner=owner_id, before={"grantee_partner_id": str(grantee_id)}, after=None,
+        uow,
+        actor,
+        action="share.removed",
+        entity_type="partner",
+        entity_id=owner_id,
+        owner=owner_id,
+        before={"grantee_partner_id": str(grantee_id)},
+        after=None,
     )
 
 

@@ -13,7 +13,14 @@ from productsync.domain.catalog import Product
 from productsync.domain.errors import InvalidInput, NotFound
 from productsync.domain.events import price_changed
 from productsync.domain.money import parse_currency
-from productsync.domain.pricing import PriceEntry, PriceList, PriceListKind, ResolvedPrice, check_entries, resolve
+from productsync.domain.pricing import (
+    PriceEntry,
+    PriceList,
+    PriceListKind,
+    ResolvedPrice,
+    check_entries,
+    resolve,
+)
 from productsync.domain.quantities import to_quantity
 from productsync.services.catalog import find_product
 from productsync.services.recording import record
@@ -53,7 +60,9 @@ async def create_price_list(
     if region is not None:
         region = region.strip().upper()
         if not _REGION_RE.match(region):
-            raise InvalidInput("region must be a country code such as DE or a region code such as EU", field="region")
+            raise InvalidInput(
+                "region must be a country code such as DE or a region code such as EU", field="region"
+            )
     pl = PriceList(
         id=uuid.uuid4(),
         name=name.strip(),
@@ -65,8 +74,13 @@ async def create_price_list(
     )
     await uow.prices.add_list(pl)
     await record(
-        uow, actor, action="price_list.created", entity_type="price_list", entity_id=pl.id,
-        owner=owner_partner_id, before=None,
+        uow,
+        actor,
+        action="price_list.created",
+        entity_type="price_list",
+        entity_id=pl.id,
+        owner=owner_partner_id,
+        before=None,
         after={"name": pl.name, "currency": pl.currency, "kind": pl.kind.value, "region": region},
     )
     return pl
@@ -101,8 +115,12 @@ async def put_prices(
     checked = check_entries(
         pl.currency,
         [
-            PriceEntry(to_quantity(e.min_quantity, unit=product.base_unit, field="min_quantity"), e.amount,
-                       e.valid_from, e.valid_to)
+            PriceEntry(
+                to_quantity(e.min_quantity, unit=product.base_unit, field="min_quantity"),
+                e.amount,
+                e.valid_from,
+                e.valid_to,
+            )
             for e in entries
         ],
     )
@@ -110,18 +128,32 @@ async def put_prices(
     version = await uow.prices.replace_entries(pl.id, product.id, checked, uow.now)
     after = [e.snapshot() for e in checked]
     await record(
-        uow, actor, action="prices.replaced", entity_type="product_prices",
-        entity_id=f"{pl.id}:{product.id}", owner=pl.owner_partner_id or product.owner_partner_id,
-        before={"prices": [e.snapshot() for e in before]}, after={"prices": after, "version": version},
+        uow,
+        actor,
+        action="prices.replaced",
+        entity_type="product_prices",
+        entity_id=f"{pl.id}:{product.id}",
+        owner=pl.owner_partner_id or product.owner_partner_id,
+        before={"prices": [e.snapshot() for e in before]},
+        after={"prices": after, "version": version},
         events=[
-            price_changed(product, pl.id, pl.currency, after, version=version,
-                          list_owner=pl.owner_partner_id, origin=actor.origin)
+            price_changed(
+                product,
+                pl.id,
+                pl.currency,
+                after,
+                version=version,
+                list_owner=pl.owner_partner_id,
+                origin=actor.origin,
+            )
         ],
     )
     return ProductPrices(pl, product, checked, version)
 
 
-async def get_prices(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, product_id: uuid.UUID) -> ProductPrices:
+async def get_prices(
+    uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, product_id: uuid.UUID
+) -> ProductPrices:
     actor.require(Scope.CATALOG_READ)
     pl = await _visible_list(uow, actor, list_id)
     product = await find_product(uow, actor, product_id=product_id)
@@ -141,7 +173,10 @@ async def resolve_price(
     prices = await get_prices(uow, actor, list_id, product_id)
     qty = to_quantity(quantity, unit=prices.product.base_unit)
     resolved = resolve(
-        prices.entries, qty, at, currency=prices.price_list.currency,
+        prices.entries,
+        qty,
+        at,
+        currency=prices.price_list.currency,
         ref=f"for {prices.product.sku} on list {list_id} (quantity {qty}, at {at.isoformat()})",
     )
     return prices.price_list, prices.product, resolved

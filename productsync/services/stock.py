@@ -73,8 +73,13 @@ async def create_location(
     location = Location(uuid.uuid4(), code, name.strip(), kind, owner_partner_id, uow.now)
     await uow.locations.add(location)
     await record(
-        uow, actor, action="location.created", entity_type="location", entity_id=location.id,
-        owner=owner_partner_id, before=None,
+        uow,
+        actor,
+        action="location.created",
+        entity_type="location",
+        entity_id=location.id,
+        owner=owner_partner_id,
+        before=None,
         after={"code": code, "name": location.name, "kind": kind.value},
     )
     return location
@@ -144,9 +149,14 @@ async def adjust_stock(
     movement_id = await uow.stock.add_movement(movement, actor, uow.request_id, uow.now)
     after = level.snapshot()
     await record(
-        uow, actor, action=f"stock.{kind.value}", entity_type="stock_level",
-        entity_id=f"{product.id}:{location.id}", owner=product.owner_partner_id,
-        before={"on_hand": str(level.on_hand - delta), "version": level.version - 1}, after=after,
+        uow,
+        actor,
+        action=f"stock.{kind.value}",
+        entity_type="stock_level",
+        entity_id=f"{product.id}:{location.id}",
+        owner=product.owner_partner_id,
+        before={"on_hand": str(level.on_hand - delta), "version": level.version - 1},
+        after=after,
         events=[stock_changed(product, level, movement, location_code=location.code, origin=actor.origin)],
     )
     return StockChange(product, location, level, movement_id, delta)
@@ -190,9 +200,14 @@ async def set_stock(
     )
     movement_id = await uow.stock.add_movement(movement, actor, uow.request_id, uow.now)
     await record(
-        uow, actor, action="stock.count", entity_type="stock_level",
-        entity_id=f"{product.id}:{location.id}", owner=product.owner_partner_id,
-        before=level.snapshot(), after=new.snapshot(),
+        uow,
+        actor,
+        action="stock.count",
+        entity_type="stock_level",
+        entity_id=f"{product.id}:{location.id}",
+        owner=product.owner_partner_id,
+        before=level.snapshot(),
+        after=new.snapshot(),
         events=[stock_changed(product, new, movement, location_code=location.code, origin=actor.origin)],
     )
     return StockChange(product, location, new, movement_id, diff)

@@ -26,8 +26,9 @@ def free_port() -> int:
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "productsync", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "productsync", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @dataclass
@@ -44,15 +45,25 @@ class Server:
 
 def _start(url: str, tmp: Path, backend: str) -> Iterator[Server]:
     port = free_port()
-    env = {**os.environ, "PRODUCTSYNC_DATABASE_URL": url, "PRODUCTSYNC_PORT": str(port),
-           "PRODUCTSYNC_AUTH_CACHE_SECONDS": "0"}
+    env = {
+        **os.environ,
+        "PRODUCTSYNC_DATABASE_URL": url,
+        "PRODUCTSYNC_PORT": str(port),
+        "PRODUCTSYNC_AUTH_CACHE_SECONDS": "0",
+    }
     seeded = cli(env, "demo")
     assert seeded.returncode == 0, seeded.stderr
-    keys = dict(re.findall(r"^\s+(admin|nailco|spirits-curator|peak-sports)\b.*?(psk_\S+)$", seeded.stdout, re.M))
+    keys = dict(
+        re.findall(r"^\s+(admin|nailco|spirits-curator|peak-sports)\b.*?(psk_\S+)$", seeded.stdout, re.M)
+    )
     assert set(keys) == {"admin", "nailco", "spirits-curator", "peak-sports"}, seeded.stdout
     log = open(tmp / "server.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "productsync", "serve", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "productsync", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

@@ -35,21 +35,32 @@ def test_selling_moves_stock_writes_the_ledger_and_emits_an_event(server: Server
             cursor = page["next_cursor"]
         before = c.get(f"/v1/products/{polish['id']}/stock").json()
         row = next(r for r in before["locations"] if r["location_code"] == "WH-BERLIN")
-        sold = c.post("/v1/stock/adjustments", json={
-            "sku": polish["sku"].lower(), "location_id": row["location_id"], "delta": -2, "kind": "sale",
-            "reason": "web order 1001"})
+        sold = c.post(
+            "/v1/stock/adjustments",
+            json={
+                "sku": polish["sku"].lower(),
+                "location_id": row["location_id"],
+                "delta": -2,
+                "kind": "sale",
+                "reason": "web order 1001",
+            },
+        )
         assert sold.status_code == 200, sold.text
         assert sold.json()["level"]["on_hand"] == row["on_hand"] - 2
         after = c.get(f"/v1/products/{polish['id']}/stock").json()
         assert after["totals"]["on_hand"] == before["totals"]["on_hand"] - 2
-        ledger = c.get(f"/v1/products/{polish['id']}/movements", params={"location_id": row["location_id"]}).json()
+        ledger = c.get(
+            f"/v1/products/{polish['id']}/movements", params={"location_id": row["location_id"]}
+        ).json()
         assert sum(float(m["quantity"]) for m in ledger["items"]) == row["on_hand"] - 2
         events = c.get("/v1/events", params={"after": cursor}).json()["items"]
         mine = [e for e in events if e["subject"] == polish["sku"]]
         assert mine and mine[-1]["type"] == "productsync.stock.changed"
         assert mine[-1]["data"]["level"]["on_hand"] == str(row["on_hand"] - 2)
-        audit = c.get("/v1/audit", params={"entity_type": "stock_level",
-                                            "entity_id": f"{polish['id']}:{row['location_id']}"}).json()["items"]
+        audit = c.get(
+            "/v1/audit",
+            params={"entity_type": "stock_level", "entity_id": f"{polish['id']}:{row['location_id']}"},
+        ).json()["items"]
         assert audit[-1]["action"] == "stock.sale" and audit[-1]["request_id"]
 
 
@@ -61,8 +72,10 @@ def test_the_running_promotion_resolves_and_ends(server: Server, demo: Demo) -> 
         assert now["promotion"] is True and now["currency"] == "EUR"
         assert float(now["unit_amount"]) < float(now["regular_unit_amount"])
         later = (datetime.now(UTC) + timedelta(days=30)).isoformat()
-        after = c.get(f"/v1/products/{promo['id']}/price",
-                      params={"price_list_id": eur["id"], "at": later, "quantity": 6}).json()
+        after = c.get(
+            f"/v1/products/{promo['id']}/price",
+            params={"price_list_id": eur["id"], "at": later, "quantity": 6},
+        ).json()
         assert after["promotion"] is False and after["tier_min_quantity"] == 6
         assert after["total"] == f"{float(after['unit_amount']) * 6:.2f}"
 
@@ -74,8 +87,15 @@ def test_keys_create_prints_the_key_alone_on_the_last_line(server: Server, demo:
     with server.client() as c:
         r = c.get("/v1/products", headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 200
-        w = c.post("/v1/stock/adjustments", headers={"Authorization": f"Bearer {key}"}, json={
-            "sku": demo.product["peak-sports"]["sku"], "location_id": demo.locations["WH-PEAK"], "delta": 1})
+        w = c.post(
+            "/v1/stock/adjustments",
+            headers={"Authorization": f"Bearer {key}"},
+            json={
+                "sku": demo.product["peak-sports"]["sku"],
+                "location_id": demo.locations["WH-PEAK"],
+                "delta": 1,
+            },
+        )
         assert w.status_code == 403 and w.json()["code"] == "forbidden"
     bad = cli(server.env, "keys", "create", "--partner", "no-such-partner")
     assert bad.returncode != 0 and "not found" in bad.stderr

@@ -32,8 +32,12 @@ def test_reading_products_stock_and_prices(server: Server, demo: Demo, key: str,
     eur = demo.price_lists["Retail EU (EUR)"]["id"]
     want = expected(key, owner, write=False)
     with server.client(key) as c:
-        for path in (f"/v1/products/{product['id']}", f"/v1/products/{product['id']}/stock",
-                     f"/v1/products/{product['id']}/movements", f"/v1/price-lists/{eur}/prices/{product['id']}"):
+        for path in (
+            f"/v1/products/{product['id']}",
+            f"/v1/products/{product['id']}/stock",
+            f"/v1/products/{product['id']}/movements",
+            f"/v1/price-lists/{eur}/prices/{product['id']}",
+        ):
             r = c.get(path)
             assert r.status_code == want, (path, r.text)
             if want == 404:
@@ -47,14 +51,20 @@ def test_writing_products_and_stock(server: Server, demo: Demo, key: str, owner:
     product = demo.product[owner]
     want = expected(key, owner, write=True)
     with server.client(key) as c:
-        before = c.get(f"/v1/products/{product['id']}", headers={"Authorization": f"Bearer {server.keys['admin']}"})
+        before = c.get(
+            f"/v1/products/{product['id']}", headers={"Authorization": f"Bearer {server.keys['admin']}"}
+        )
         r = c.patch(f"/v1/products/{product['id']}", json={"description": f"edited by {key}"})
         assert r.status_code == want, r.text
-        s = c.post("/v1/stock/adjustments", json={
-            "product_id": product["id"], "location_id": demo.locations[STOCK_AT[owner]], "delta": 1})
+        s = c.post(
+            "/v1/stock/adjustments",
+            json={"product_id": product["id"], "location_id": demo.locations[STOCK_AT[owner]], "delta": 1},
+        )
         assert s.status_code == want, s.text
-        by_sku = c.post("/v1/stock/adjustments", json={
-            "sku": product["sku"], "location_id": demo.locations[STOCK_AT[owner]], "delta": 1})
+        by_sku = c.post(
+            "/v1/stock/adjustments",
+            json={"sku": product["sku"], "location_id": demo.locations[STOCK_AT[owner]], "delta": 1},
+        )
         assert by_sku.status_code == want, by_sku.text
     if want != 200:
         with server.client("admin") as admin:
@@ -69,8 +79,9 @@ def test_partners_cannot_share_for_others_or_onboard_partners(server: Server, de
         for owner in OWNERS:
             if owner == key:
                 continue
-            r = c.post(f"/v1/partners/{demo.partners[owner]}/shares",
-                       json={"grantee_partner_id": demo.partners[key]})
+            r = c.post(
+                f"/v1/partners/{demo.partners[owner]}/shares", json={"grantee_partner_id": demo.partners[key]}
+            )
             assert r.status_code == expected(key, owner, write=True), r.text
 
 

@@ -21,7 +21,10 @@ async def _cosmetics(db):  # type: ignore[no-untyped-def]
 
 def _polish(world, category, **over):  # type: ignore[no-untyped-def]
     values = dict(
-        sku=ref("cos-t-"), name="Polish", category_id=category.id, owner_partner_id=world.a.id,
+        sku=ref("cos-t-"),
+        name="Polish",
+        category_id=category.id,
+        owner_partner_id=world.a.id,
         attributes={"ingredients": ["x"], "volume_ml": 12, "pao_months": 12},
     )
     values.update(over)
@@ -69,39 +72,54 @@ async def test_a_duplicate_sku_or_barcode_is_a_conflict_and_writes_nothing(datab
 async def test_partners_cannot_create_for_others_and_do_not_see_unshared_products(database, world) -> None:
     cosmetics = await _cosmetics(database)
     with pytest.raises(NotFound):
-        await transaction(database, lambda uow: catalog.create_product(uow, world.actor_c, _polish(world, cosmetics)))
+        await transaction(
+            database, lambda uow: catalog.create_product(uow, world.actor_c, _polish(world, cosmetics))
+        )
     with pytest.raises(NotFound):
         await transaction(database, lambda uow: catalog.get_product(uow, world.actor_c, world.product.id))
     with pytest.raises(Forbidden):
-        await transaction(database, lambda uow: catalog.update_product(uow, world.actor_b, world.product.id,
-                                                                       {"name": "hijacked"}))
+        await transaction(
+            database,
+            lambda uow: catalog.update_product(uow, world.actor_b, world.product.id, {"name": "hijacked"}),
+        )
 
 
 async def test_updates_honour_the_expected_version(database, world) -> None:
     pid = world.product.id
     updated = await transaction(
-        database, lambda uow: catalog.update_product(uow, world.actor_a, pid, {"name": "Renamed"}, expected_version=1)
+        database,
+        lambda uow: catalog.update_product(uow, world.actor_a, pid, {"name": "Renamed"}, expected_version=1),
     )
     assert (updated.name, updated.version) == ("Renamed", 2)
     with pytest.raises(PreconditionFailed):
         await transaction(
-            database, lambda uow: catalog.update_product(uow, world.actor_a, pid, {"name": "Stale"}, expected_version=1)
+            database,
+            lambda uow: catalog.update_product(
+                uow, world.actor_a, pid, {"name": "Stale"}, expected_version=1
+            ),
         )
-    same = await transaction(database, lambda uow: catalog.update_product(uow, world.actor_a, pid, {"name": "Renamed"}))
+    same = await transaction(
+        database, lambda uow: catalog.update_product(uow, world.actor_a, pid, {"name": "Renamed"})
+    )
     assert same.version == 2  # nothing changed, nothing bumped
     with pytest.raises(InvalidInput):
-        await transaction(database, lambda uow: catalog.update_product(uow, world.actor_a, pid,
-                                                                       {"attributes": {"size": 3}}))
+        await transaction(
+            database, lambda uow: catalog.update_product(uow, world.actor_a, pid, {"attributes": {"size": 3}})
+        )
 
 
 async def test_archived_products_leave_default_lists_but_stay_readable(database, world) -> None:
     pid = world.product.id
     archived = await transaction(database, lambda uow: catalog.archive_product(uow, world.actor_a, pid))
     assert archived.status is ProductStatus.ARCHIVED
-    listed = await transaction(database, lambda uow: catalog.list_products(uow, world.actor_a, partner_id=world.a.id))
+    listed = await transaction(
+        database, lambda uow: catalog.list_products(uow, world.actor_a, partner_id=world.a.id)
+    )
     assert pid not in {p.id for p in listed}
-    listed = await transaction(database, lambda uow: catalog.list_products(
-        uow, world.actor_a, partner_id=world.a.id, include_archived=True))
+    listed = await transaction(
+        database,
+        lambda uow: catalog.list_products(uow, world.actor_a, partner_id=world.a.id, include_archived=True),
+    )
     assert pid in {p.id for p in listed}
 
 
@@ -114,8 +132,12 @@ async def test_listing_filters_and_paginates_by_sku(database, world) -> None:
     seen: list[str] = []
     after = None
     while True:
-        page = await transaction(database, lambda uow: catalog.list_products(
-            uow, world.actor_b, sku=stem, category="cosmetics", after_sku=after, limit=2))
+        page = await transaction(
+            database,
+            lambda uow, after=after: catalog.list_products(
+                uow, world.actor_b, sku=stem, category="cosmetics", after_sku=after, limit=2
+            ),
+        )
         if not page:
             break
         seen += [p.sku for p in page]
@@ -123,6 +145,10 @@ async def test_listing_filters_and_paginates_by_sku(database, world) -> None:
     assert seen == [f"{stem}-{i}" for i in range(5)]
     none = await transaction(database, lambda uow: catalog.list_products(uow, world.actor_c, sku=stem))
     assert none == []
-    recent = await transaction(database, lambda uow: catalog.list_products(
-        uow, world.actor_a, sku=stem, updated_since=world.product.updated_at + timedelta(days=1)))
+    recent = await transaction(
+        database,
+        lambda uow: catalog.list_products(
+            uow, world.actor_a, sku=stem, updated_since=world.product.updated_at + timedelta(days=1)
+        ),
+    )
     assert recent == []

@@ -19,16 +19,25 @@ D = Decimal
 
 
 async def _adjust(db, world, delta, actor=None, **kw):  # type: ignore[no-untyped-def]
-    return await transaction(db, lambda uow: stock.adjust_stock(
-        uow, actor or world.actor_a, location_id=kw.pop("location_id", world.loc_a.id),
-        product_id=world.product.id, delta=D(delta), **kw))
+    return await transaction(
+        db,
+        lambda uow: stock.adjust_stock(
+            uow,
+            actor or world.actor_a,
+            location_id=kw.pop("location_id", world.loc_a.id),
+            product_id=world.product.id,
+            delta=D(delta),
+            **kw,
+        ),
+    )
 
 
 async def _ledger(db, world, location_id=None):  # type: ignore[no-untyped-def]
     async def q(uow):  # type: ignore[no-untyped-def]
         stmt = select(func.coalesce(func.sum(stock_movements.c.quantity), 0), func.count()).where(
             stock_movements.c.product_id == world.product.id,
-            stock_movements.c.location_id == (location_id or world.loc_a.id))
+            stock_movements.c.location_id == (location_id or world.loc_a.id),
+        )
         return tuple((await uow.stock.conn.execute(stmt)).one())
 
     total, count = await transaction(db, q, readonly=True)
@@ -67,8 +76,12 @@ async def test_a_change_that_would_go_negative_is_refused_and_leaves_no_trace(da
 
 @pytest.mark.parametrize(
     ("delta", "kind", "error"),
-    [(D("0.5"), MovementKind.ADJUSTMENT, InvalidInput), (D(0), MovementKind.ADJUSTMENT, InvalidInput),
-     (D(-1), MovementKind.RECEIPT, InvalidInput), (D(1), MovementKind.SALE, InvalidInput)],
+    [
+        (D("0.5"), MovementKind.ADJUSTMENT, InvalidInput),
+        (D(0), MovementKind.ADJUSTMENT, InvalidInput),
+        (D(-1), MovementKind.RECEIPT, InvalidInput),
+        (D(1), MovementKind.SALE, InvalidInput),
+    ],
 )
 async def test_bad_deltas_are_refused(database, world, delta, kind, error) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(error):
@@ -88,9 +101,18 @@ async def test_compare_and_set_refuses_a_moved_value(database, world) -> None:
     await _adjust(database, world, 5)
 
     async def set_to(q, cmp):  # type: ignore[no-untyped-def]
-        return await transaction(database, lambda uow: stock.set_stock(
-            uow, world.actor_a, location_id=world.loc_a.id, product_id=world.product.id, quantity=D(q),
-            compare_quantity=None if cmp is None else D(cmp), safety_stock=D(1)))
+        return await transaction(
+            database,
+            lambda uow: stock.set_stock(
+                uow,
+                world.actor_a,
+                location_id=world.loc_a.id,
+                product_id=world.product.id,
+                quantity=D(q),
+                compare_quantity=None if cmp is None else D(cmp),
+                safety_stock=D(1),
+            ),
+        )
 
     change = await set_to(8, 5)
     assert (change.level.on_hand, change.quantity, change.level.available) == (8, 3, 7)
@@ -104,8 +126,9 @@ async def test_compare_and_set_refuses_a_moved_value(database, world) -> None:
 async def test_levels_read_per_location_with_totals(database, world) -> None:
     await _adjust(database, world, 4)
     await _adjust(database, world, 6, location_id=world.loc_hub.id)
-    ps = await transaction(database, lambda uow: stock.get_stock(uow, world.actor_b, world.product.id),
-                           readonly=True)
+    ps = await transaction(
+        database, lambda uow: stock.get_stock(uow, world.actor_b, world.product.id), readonly=True
+    )
     assert sorted(level.on_hand for level, _ in ps.levels) == [4, 6]
     assert ps.totals.on_hand == 10 and ps.totals.available == 10
 
@@ -113,9 +136,17 @@ async def test_levels_read_per_location_with_totals(database, world) -> None:
 async def test_stock_cannot_live_at_another_partners_location(database, world) -> None:
     from productsync.domain.inventory import LocationKind
 
-    loc_c = await transaction(database, lambda uow: stock.create_location(
-        uow, world.admin, code=f"C-{world.c.code[-8:]}", name="C", kind=LocationKind.STORE,
-        owner_partner_id=world.c.id))
+    loc_c = await transaction(
+        database,
+        lambda uow: stock.create_location(
+            uow,
+            world.admin,
+            code=f"C-{world.c.code[-8:]}",
+            name="C",
+            kind=LocationKind.STORE,
+            owner_partner_id=world.c.id,
+        ),
+    )
     with pytest.raises(Conflict, match="belongs to another partner"):
         await _adjust(database, world, 1, actor=world.admin, location_id=loc_c.id)
 
@@ -136,8 +167,9 @@ async def test_fifty_concurrent_writers_on_one_level_end_exact(database, world) 
 
     accepted = await asyncio.gather(*(one(d) for d in deltas))
     refused = sum(1 for d, a in zip(deltas, accepted, strict=True) if a == 0)
-    ps = await transaction(database, lambda uow: stock.get_stock(uow, world.actor_a, world.product.id),
-                           readonly=True)
+    ps = await transaction(
+        database, lambda uow: stock.get_stock(uow, world.actor_a, world.product.id), readonly=True
+    )
     level = next(lv for lv, _ in ps.levels if lv.location_id == world.loc_a.id)
     assert level.on_hand == 20 + sum(accepted)
     assert level.on_hand >= 0

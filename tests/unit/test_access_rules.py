@@ -44,7 +44,7 @@ def test_a_missing_scope_is_forbidden() -> None:
 
 
 def test_keys_are_random_and_only_their_hash_is_kept() -> None:
-    (p1, k1), (p2, k2) = new_key(), new_key()
+    (p1, k1), (_, k2) = new_key(), new_key()
     assert k1 != k2 and p1 in k1 and looks_like_key(k1)
     assert len(hash_key(k1)) == 64 and hash_key(k1) != k1
     assert not looks_like_key("psk_short") and not looks_like_key(k1 + "x")

@@ -14,8 +14,12 @@ OWNER = uuid.uuid4()
 
 def polish(**over: object) -> NewProduct:
     values: dict[str, object] = dict(
-        sku="cos-np-1", name=" Gel Polish ", category_id=CATS["cosmetics"].id, owner_partner_id=OWNER,
-        barcodes=["4006381333931"], texts={"de_DE": {"name": "Nagellack"}},
+        sku="cos-np-1",
+        name=" Gel Polish ",
+        category_id=CATS["cosmetics"].id,
+        owner_partner_id=OWNER,
+        barcodes=["4006381333931"],
+        texts={"de_DE": {"name": "Nagellack"}},
         attributes={"ingredients": ["butyl acetate"], "volume_ml": 12, "pao_months": 24},
     )
     values.update(over)
@@ -34,13 +38,19 @@ def test_a_new_product_is_normalized_and_starts_at_version_1() -> None:
         ("cosmetics", {"ingredients": [], "volume_ml": 12, "pao_months": 24}, "should be non-empty"),
         ("cosmetics", {"ingredients": ["x"], "volume_ml": "12", "pao_months": 24}, "is not of type 'number'"),
         ("cosmetics", {"ingredients": ["x"], "volume_ml": 12}, "'pao_months' is a required property"),
-        ("alcohol", {"abv": 140, "volume_ml": 700, "age_restricted": True}, "140 is greater than the maximum"),
+        (
+            "alcohol",
+            {"abv": 140, "volume_ml": 700, "age_restricted": True},
+            "140 is greater than the maximum",
+        ),
         ("alcohol", {"abv": 40, "volume_ml": 700, "age_restricted": "yes"}, "is not of type 'boolean'"),
         ("sports", {"size": "M"}, "'material' is a required property"),
         ("sports", {"size": "M", "material": "x", "colour": "red"}, "Additional properties"),
     ],
 )
-def test_attributes_are_validated_against_the_category_schema(category: str, attributes: dict, message: str) -> None:
+def test_attributes_are_validated_against_the_category_schema(
+    category: str, attributes: dict, message: str
+) -> None:
     with pytest.raises(InvalidInput) as err:
         rules.validate_attributes(CATS[category].attribute_schema, attributes)
     assert err.value.code is ErrorCode.INVALID_ATTRIBUTES

@@ -36,7 +36,9 @@ def test_valid_gtins_of_every_length_pass(raw: str) -> None:
     assert normalize_gtin(raw) == raw.replace("-", "")
 
 
-@pytest.mark.parametrize("raw", ["4006381333932", "40063814", "036000291453", "123", "abcdefghijklm", "400638133393"])
+@pytest.mark.parametrize(
+    "raw", ["4006381333932", "40063814", "036000291453", "123", "abcdefghijklm", "400638133393"]
+)
 def test_gtins_with_a_wrong_check_digit_or_length_are_refused(raw: str) -> None:
     with pytest.raises(InvalidInput) as err:
         normalize_gtin(raw)

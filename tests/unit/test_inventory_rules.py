@@ -28,10 +28,14 @@ def test_available_is_on_hand_minus_reserved_and_safety_never_below_zero(
 @pytest.mark.parametrize(
     ("kind", "delta", "ok"),
     [
-        (MovementKind.RECEIPT, 5, True), (MovementKind.RECEIPT, -5, False),
-        (MovementKind.RETURN, 1, True), (MovementKind.RETURN, -1, False),
-        (MovementKind.SALE, -2, True), (MovementKind.SALE, 2, False),
-        (MovementKind.ADJUSTMENT, -2, True), (MovementKind.ADJUSTMENT, 2, True),
+        (MovementKind.RECEIPT, 5, True),
+        (MovementKind.RECEIPT, -5, False),
+        (MovementKind.RETURN, 1, True),
+        (MovementKind.RETURN, -1, False),
+        (MovementKind.SALE, -2, True),
+        (MovementKind.SALE, 2, False),
+        (MovementKind.ADJUSTMENT, -2, True),
+        (MovementKind.ADJUSTMENT, 2, True),
         (MovementKind.ADJUSTMENT, 0, False),
     ],
 )

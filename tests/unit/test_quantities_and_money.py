@@ -9,8 +9,13 @@ from productsync.domain.quantities import BaseUnit, format_quantity, parse_unit,
 
 @pytest.mark.parametrize(
     ("value", "unit", "expected"),
-    [(5, BaseUnit.PIECE, Decimal(5)), ("2.500", BaseUnit.LITRE, Decimal("2.5")), ("0.001", BaseUnit.MILLILITRE,
-     Decimal("0.001")), (-3, BaseUnit.PIECE, Decimal(-3)), ("0", BaseUnit.GRAM, Decimal(0))],
+    [
+        (5, BaseUnit.PIECE, Decimal(5)),
+        ("2.500", BaseUnit.LITRE, Decimal("2.5")),
+        ("0.001", BaseUnit.MILLILITRE, Decimal("0.001")),
+        (-3, BaseUnit.PIECE, Decimal(-3)),
+        ("0", BaseUnit.GRAM, Decimal(0)),
+    ],
 )
 def test_quantities_are_exact_decimals(value: object, unit: BaseUnit, expected: Decimal) -> None:
     assert to_quantity(value, unit=unit) == expected  # type: ignore[arg-type]
@@ -18,8 +23,14 @@ def test_quantities_are_exact_decimals(value: object, unit: BaseUnit, expected: 
 
 @pytest.mark.parametrize(
     ("value", "unit"),
-    [("1.5", BaseUnit.PIECE), ("0.0001", BaseUnit.LITRE), ("NaN", BaseUnit.GRAM), ("Infinity", BaseUnit.GRAM),
-     ("abc", BaseUnit.GRAM), ("1e13", BaseUnit.GRAM)],
+    [
+        ("1.5", BaseUnit.PIECE),
+        ("0.0001", BaseUnit.LITRE),
+        ("NaN", BaseUnit.GRAM),
+        ("Infinity", BaseUnit.GRAM),
+        ("abc", BaseUnit.GRAM),
+        ("1e13", BaseUnit.GRAM),
+    ],
 )
 def test_fractions_of_pieces_and_non_numbers_are_refused(value: str, unit: BaseUnit) -> None:
     with pytest.raises(InvalidInput):

@@ -40,7 +40,10 @@ async def create_partner(body: PartnerIn, request: Request, hub: HubDep, actor: 
         return await partners.create_partner(uow, actor, code=body.code, name=body.name)
 
     return await execute(
-        request, hub, actor, use_case,
+        request,
+        hub,
+        actor,
+        use_case,
         lambda p: Reply(PartnerOut.of(p).model_dump(mode="json"), 201, {"Location": f"/v1/partners/{p.id}"}),
     )
 
@@ -64,11 +67,15 @@ async def share_catalog(
     """Share this partner's catalog (products, stock, prices) read-only with another partner."""
 
     async def use_case(uow: UnitOfWork) -> bool:
-        return await partners.share_catalog(uow, actor, owner_id=partner_id, grantee_id=body.grantee_partner_id)
+        return await partners.share_catalog(
+            uow, actor, owner_id=partner_id, grantee_id=body.grantee_partner_id
+        )
 
     def render(created: bool) -> Reply:
         request.app.state.auth_cache.clear()
-        out = ShareOut(owner_partner_id=partner_id, grantee_partner_id=body.grantee_partner_id, created=created)
+        out = ShareOut(
+            owner_partner_id=partner_id, grantee_partner_id=body.grantee_partner_id, created=created
+        )
         return Reply(out.model_dump(mode="json"), 201 if created else 200)
 
     return await execute(request, hub, actor, use_case, render)
@@ -80,8 +87,9 @@ async def list_shares(partner_id: uuid.UUID, hub: HubDep, actor: ActorDep) -> li
 
 
 @router.delete("/partners/{partner_id}/shares/{grantee_id}", status_code=204, tags=["partners"])
-async def unshare_catalog(partner_id: uuid.UUID, grantee_id: uuid.UUID, request: Request, hub: HubDep,
-                          actor: ActorDep) -> Response:
+async def unshare_catalog(
+    partner_id: uuid.UUID, grantee_id: uuid.UUID, request: Request, hub: HubDep, actor: ActorDep
+) -> Response:
     await transaction(
         hub.db, lambda uow: partners.unshare_catalog(uow, actor, owner_id=partner_id, grantee_id=grantee_id)
     )
@@ -99,11 +107,18 @@ async def list_categories(hub: HubDep, actor: ActorDep) -> list[CategoryOut]:
 async def create_category(body: CategoryIn, request: Request, hub: HubDep, actor: ActorDep) -> Response:
     async def use_case(uow: UnitOfWork):  # type: ignore[no-untyped-def]
         return await catalog.create_category(
-            uow, actor, code=body.code, name=body.name, sku_prefix=body.sku_prefix,
-            attribute_schema=body.attribute_schema, lot_tracked=body.lot_tracked,
+            uow,
+            actor,
+            code=body.code,
+            name=body.name,
+            sku_prefix=body.sku_prefix,
+            attribute_schema=body.attribute_schema,
+            lot_tracked=body.lot_tracked,
         )
 
-    return await execute(request, hub, actor, use_case, lambda c: Reply(CategoryOut.of(c).model_dump(mode="json"), 201))
+    return await execute(
+        request, hub, actor, use_case, lambda c: Reply(CategoryOut.of(c).model_dump(mode="json"), 201)
+    )
 
 
 def _product_reply(p: Product, status: int = 200) -> Reply:
@@ -122,10 +137,16 @@ async def create_product(body: ProductIn, request: Request, hub: HubDep, actor: 
     async def use_case(uow: UnitOfWork) -> Product:
         category = await catalog.resolve_category(uow, body.category)
         new = NewProduct(
-            sku=body.sku, name=body.name, category_id=category.id, owner_partner_id=owner,
-            base_unit=body.base_unit, description=body.description, barcodes=body.barcodes,
+            sku=body.sku,
+            name=body.name,
+            category_id=category.id,
+            owner_partner_id=owner,
+            base_unit=body.base_unit,
+            description=body.description,
+            barcodes=body.barcodes,
             texts={k: v.model_dump(exclude_none=True) for k, v in body.texts.items()},
-            tax_class=body.tax_class, attributes=body.attributes,
+            tax_class=body.tax_class,
+            attributes=body.attributes,
         )
         return await catalog.create_product(uow, actor, new)
 
@@ -149,8 +170,15 @@ async def list_products(
     found = await transaction(
         hub.db,
         lambda uow: catalog.list_products(
-            uow, actor, partner_id=partner_id, category=category, sku=sku, updated_since=since,
-            include_archived=include_archived, after_sku=after, limit=limit + 1,
+            uow,
+            actor,
+            partner_id=partner_id,
+            category=category,
+            sku=sku,
+            updated_since=since,
+            include_archived=include_archived,
+            after_sku=after,
+            limit=limit + 1,
         ),
         readonly=True,
     )
@@ -171,13 +199,19 @@ async def get_product(product_id: uuid.UUID, hub: HubDep, actor: ActorDep, respo
 
 @router.patch("/products/{product_id}", response_model=ProductOut, tags=["catalog"])
 async def update_product(
-    product_id: uuid.UUID, body: ProductPatch, request: Request, hub: HubDep, actor: ActorDep,
+    product_id: uuid.UUID,
+    body: ProductPatch,
+    request: Request,
+    hub: HubDep,
+    actor: ActorDep,
     if_match: IfMatch = None,
 ) -> Response:
     """Partial update. With `If-Match`, a stale version is refused with 412."""
     changes = body.model_dump(exclude_unset=True)
     if "texts" in changes and changes["texts"] is not None:
-        changes["texts"] = {k: {f: x for f, x in v.items() if x is not None} for k, v in changes["texts"].items()}
+        changes["texts"] = {
+            k: {f: x for f, x in v.items() if x is not None} for k, v in changes["texts"].items()
+        }
     if "description" in changes and changes["description"] is None:
         changes["description"] = ""
     nulls = [k for k, v in changes.items() if v is None]

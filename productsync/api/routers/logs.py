@@ -25,8 +25,12 @@ async def health(hub: HubDep) -> dict[str, Any]:
         database = "ok"
     except (SQLAlchemyError, OSError):
         database = "unreachable"
-    return {"status": "ok" if database == "ok" else "degraded", "database": database,
-            "backend": hub.db.dialect, "version": __version__}
+    return {
+        "status": "ok" if database == "ok" else "degraded",
+        "database": database,
+        "backend": hub.db.dialect,
+        "version": __version__,
+    }
 
 
 @router.get("/audit", response_model=AuditPage, tags=["audit"])
@@ -43,7 +47,13 @@ async def list_audit(
     rows = await transaction(
         hub.db,
         lambda uow: logs.list_audit(
-            uow, actor, entity_type=entity_type, entity_id=entity_id, action=action, after_id=after, limit=limit
+            uow,
+            actor,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            action=action,
+            after_id=after,
+            limit=limit,
         ),
         readonly=True,
     )
@@ -55,7 +65,9 @@ async def list_audit(
 async def list_events(
     hub: HubDep,
     actor: ActorDep,
-    after: Annotated[str | None, Query(description="Cursor from a previous page; omit to start at the beginning.")] = None,
+    after: Annotated[
+        str | None, Query(description="Cursor from a previous page; omit to start at the beginning.")
+    ] = None,
     type: Annotated[list[str] | None, Query(description="Only these event types.")] = None,  # noqa: A002
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:

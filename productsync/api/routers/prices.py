@@ -33,7 +33,12 @@ router = APIRouter(prefix="/v1")
 async def create_price_list(body: PriceListIn, request: Request, hub: HubDep, actor: ActorDep) -> Response:
     async def use_case(uow: UnitOfWork) -> PriceList:
         return await pricing.create_price_list(
-            uow, actor, name=body.name, currency=body.currency, kind=body.kind, region=body.region,
+            uow,
+            actor,
+            name=body.name,
+            currency=body.currency,
+            kind=body.kind,
+            region=body.region,
             owner_partner_id=body.owner_partner_id,
         )
 
@@ -50,8 +55,11 @@ async def list_price_lists(hub: HubDep, actor: ActorDep) -> list[PriceListOut]:
 
 def _prices_out(pp: ProductPrices) -> PricesOut:
     return PricesOut(
-        price_list_id=pp.price_list.id, product_id=pp.product.id, sku=pp.product.sku,
-        currency=pp.price_list.currency, version=pp.version,
+        price_list_id=pp.price_list.id,
+        product_id=pp.product.id,
+        sku=pp.product.sku,
+        currency=pp.price_list.currency,
+        version=pp.version,
         prices=[PriceEntryOut.of(e) for e in pp.entries],
     )
 
@@ -65,12 +73,16 @@ async def put_prices(
     async def use_case(uow: UnitOfWork) -> ProductPrices:
         return await pricing.put_prices(uow, actor, list_id, product_id, [p.entry() for p in body.prices])
 
-    return await execute(request, hub, actor, use_case, lambda pp: Reply(_prices_out(pp).model_dump(mode="json")))
+    return await execute(
+        request, hub, actor, use_case, lambda pp: Reply(_prices_out(pp).model_dump(mode="json"))
+    )
 
 
 @router.get("/price-lists/{list_id}/prices/{product_id}", response_model=PricesOut, tags=["prices"])
 async def get_prices(list_id: uuid.UUID, product_id: uuid.UUID, hub: HubDep, actor: ActorDep) -> PricesOut:
-    pp = await transaction(hub.db, lambda uow: pricing.get_prices(uow, actor, list_id, product_id), readonly=True)
+    pp = await transaction(
+        hub.db, lambda uow: pricing.get_prices(uow, actor, list_id, product_id), readonly=True
+    )
     return _prices_out(pp)
 
 
@@ -93,8 +105,15 @@ async def resolve_price(
         readonly=True,
     )
     return ResolvedPriceOut(
-        product_id=product.id, sku=product.sku, price_list_id=pl.id, currency=pl.currency,
-        quantity=quantity, at=when, unit_amount=r.unit_amount, total=r.total,
-        tier_min_quantity=r.entry.min_quantity, promotion=r.entry.is_promotion,
+        product_id=product.id,
+        sku=product.sku,
+        price_list_id=pl.id,
+        currency=pl.currency,
+        quantity=quantity,
+        at=when,
+        unit_amount=r.unit_amount,
+        total=r.total,
+        tier_min_quantity=r.entry.min_quantity,
+        promotion=r.entry.is_promotion,
         regular_unit_amount=r.regular_unit_amount,
     )

@@ -76,8 +76,14 @@ async def adjust_stock(body: AdjustmentIn, request: Request, hub: HubDep, actor:
 
     async def use_case(uow: UnitOfWork) -> StockChange:
         return await stock.adjust_stock(
-            uow, actor, location_id=body.location_id, delta=body.delta, product_id=body.product_id,
-            sku=body.sku, kind=kind, reason=body.reason,
+            uow,
+            actor,
+            location_id=body.location_id,
+            delta=body.delta,
+            product_id=body.product_id,
+            sku=body.sku,
+            kind=kind,
+            reason=body.reason,
         )
 
     return await execute(request, hub, actor, use_case, lambda c: _change_reply(c, kind))
@@ -85,12 +91,19 @@ async def adjust_stock(body: AdjustmentIn, request: Request, hub: HubDep, actor:
 
 @router.post("/stock/set", response_model=StockChangeOut, tags=["stock"])
 async def set_stock(body: SetIn, request: Request, hub: HubDep, actor: ActorDep) -> Response:
-    """Set on_hand to a counted quantity; with `compare_quantity`, only if it is still that value (else 409)."""
+    """Set on_hand to a counted quantity; with `compare_quantity`, only if it still
+    is that value (else 409)."""
 
     async def use_case(uow: UnitOfWork) -> StockChange:
         return await stock.set_stock(
-            uow, actor, location_id=body.location_id, quantity=body.quantity, product_id=body.product_id,
-            sku=body.sku, compare_quantity=body.compare_quantity, safety_stock=body.safety_stock,
+            uow,
+            actor,
+            location_id=body.location_id,
+            quantity=body.quantity,
+            product_id=body.product_id,
+            sku=body.sku,
+            compare_quantity=body.compare_quantity,
+            safety_stock=body.safety_stock,
             reason=body.reason,
         )
 
@@ -115,10 +128,16 @@ async def list_movements(
     rows = await transaction(hub.db, read, readonly=True)
     items = [
         {
-            "id": r.id, "location_id": str(r.location_id), "kind": r.kind,
-            "quantity": str(r.quantity), "on_hand_after": str(r.on_hand_after),
-            "expected": None if r.expected is None else str(r.expected), "reason": r.reason,
-            "origin": r.origin, "request_id": r.request_id, "created_at": r.created_at.isoformat(),
+            "id": r.id,
+            "location_id": str(r.location_id),
+            "kind": r.kind,
+            "quantity": str(r.quantity),
+            "on_hand_after": str(r.on_hand_after),
+            "expected": None if r.expected is None else str(r.expected),
+            "reason": r.reason,
+            "origin": r.origin,
+            "request_id": r.request_id,
+            "created_at": r.created_at.isoformat(),
         }
         for r in rows
     ]

@@ -27,7 +27,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_async_engine(async_url(config.get_main_option("sqlalchemy.url") or ""), poolclass=NullPool)
+    engine = create_async_engine(
+        async_url(config.get_main_option("sqlalchemy.url") or ""), poolclass=NullPool
+    )
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

@@ -61,6 +61,8 @@ class KeyRepository(Repository):
 
     async def revoke(self, prefix: str, at: datetime) -> bool:
         result = await self.conn.execute(
-            update(api_keys).where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None)).values(revoked_at=at)
+            update(api_keys)
+            .where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=at)
         )
         return bool(result.rowcount)

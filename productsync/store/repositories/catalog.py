@@ -102,15 +102,11 @@ class PartnerRepository(Repository):
         return bool(result.rowcount)
 
     async def owners_sharing_with(self, grantee: uuid.UUID) -> set[uuid.UUID]:
-        stmt = select(partner_shares.c.owner_partner_id).where(
-            partner_shares.c.grantee_partner_id == grantee
-        )
+        stmt = select(partner_shares.c.owner_partner_id).where(partner_shares.c.grantee_partner_id == grantee)
         return {r[0] for r in await self.conn.execute(stmt)}
 
     async def grantees_of(self, owner: uuid.UUID) -> list[uuid.UUID]:
-        stmt = select(partner_shares.c.grantee_partner_id).where(
-            partner_shares.c.owner_partner_id == owner
-        )
+        stmt = select(partner_shares.c.grantee_partner_id).where(partner_shares.c.owner_partner_id == owner)
         return [r[0] for r in await self.conn.execute(stmt)]
 
 

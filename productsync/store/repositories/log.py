@@ -165,7 +165,9 @@ class IdempotencyRepository(Repository):
         )
 
     async def purge_before(self, cutoff: datetime) -> int:
-        result = await self.conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff))
+        result = await self.conn.execute(
+            delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff)
+        )
         return int(result.rowcount or 0)
 
     async def purge_expired_key(self, key_id: str, idempotency_key: str, cutoff: datetime) -> None:

@@ -160,6 +160,11 @@ class StockRepository(Repository):
             ledger = r.ledger if r.ledger is not None else Decimal(0)
             if ledger != r.on_hand:
                 drift.append(
-                    {"product_id": r.product_id, "location_id": r.location_id, "on_hand": r.on_hand, "ledger": ledger}
+                    {
+                        "product_id": r.product_id,
+                        "location_id": r.location_id,
+                        "on_hand": r.on_hand,
+                        "ledger": ledger,
+                    }
                 )
         return drift
