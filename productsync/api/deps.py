@@ -21,7 +21,8 @@ _bearer = HTTPBearer(auto_error=False, description="An API key created with `pro
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
+    """Async on purpose: FastAPI runs plain ``def`` dependencies in a thread pool."""
     hub: Hub = request.app.state.hub
     return hub
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from productsync.domain.access import Actor
 from productsync.domain.events import DomainEvent
+from productsync.store.repositories.log import audit_row, event_row
 from productsync.store.uow import UnitOfWork
 
 
@@ -22,15 +23,18 @@ async def record(
     after: dict[str, Any] | None,
     events: list[DomainEvent] | tuple[DomainEvent, ...] = (),
 ) -> None:
-    await uow.audit.add(
-        actor=actor,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        owner_partner_id=owner,
-        before=before,
-        after=after,
-        request_id=uow.request_id,
-        at=uow.now,
+    """Queue the audit record and events; the unit of work writes them before commit."""
+    uow.journal.audit.append(
+        audit_row(
+            actor=actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            owner_partner_id=owner,
+            before=before,
+            after=after,
+            request_id=uow.request_id,
+            at=uow.now,
+        )
     )
-    await uow.outbox.add(list(events), uow.now)
+    uow.journal.events.extend(event_row(e, uow.now) for e in events)

@@ -102,12 +102,21 @@ async def _stock_target(
 ) -> tuple[Product, Location]:
     """The product and location a stock write names, after every access rule."""
     actor.require(Scope.STOCK_WRITE)
-    product = await find_product(uow, actor, product_id=product_id, sku=sku)
+    sku_key = sku.strip().upper() if sku is not None and product_id is None else None
+    both = None
+    if product_id is not None or sku_key is not None:
+        both = await uow.products.with_location(location_id, product_id=product_id, sku=sku_key)
+    if both is not None and actor.can_read(both[0].owner_partner_id):
+        product, location = both
+    else:  # the slow path only works out which of the two is missing or invisible
+        product = await find_product(uow, actor, product_id=product_id, sku=sku)
+        location = await uow.locations.get(location_id)
+        if location is None:
+            raise NotFound("location", location_id)
     actor.check_write(product.owner_partner_id, "product", sku or product_id)
     if product.status is ProductStatus.ARCHIVED:
         raise Conflict(f"product {product.sku} is archived", code=ErrorCode.ARCHIVED)
-    location = await uow.locations.get(location_id)
-    if location is None or not actor.can_read(location.owner_partner_id):
+    if not actor.can_read(location.owner_partner_id):
         raise NotFound("location", location_id)
     if location.owner_partner_id not in (None, product.owner_partner_id):
         raise Conflict(
@@ -146,8 +155,6 @@ async def adjust_stock(
         level = await uow.stock.try_apply_delta(product.id, location.id, delta, uow.now)
         assert level is not None
     movement = Movement(product.id, location.id, kind, delta, level.on_hand, reason)
-    movement_id = await uow.stock.add_movement(movement, actor, uow.request_id, uow.now)
-    after = level.snapshot()
     await record(
         uow,
         actor,
@@ -156,9 +163,10 @@ async def adjust_stock(
         entity_id=f"{product.id}:{location.id}",
         owner=product.owner_partner_id,
         before={"on_hand": str(level.on_hand - delta), "version": level.version - 1},
-        after=after,
+        after=level.snapshot(),
         events=[stock_changed(product, level, movement, location_code=location.code, origin=actor.origin)],
     )
+    movement_id = await uow.stock.add_movement(movement, actor, uow.request_id, uow.now, uow.journal)
     return StockChange(product, location, level, movement_id, delta)
 
 
@@ -198,7 +206,6 @@ async def set_stock(
     movement = Movement(
         product.id, location.id, MovementKind.COUNT, diff, new.on_hand, reason, expected=level.on_hand
     )
-    movement_id = await uow.stock.add_movement(movement, actor, uow.request_id, uow.now)
     await record(
         uow,
         actor,
@@ -210,6 +217,7 @@ async def set_stock(
         after=new.snapshot(),
         events=[stock_changed(product, new, movement, location_code=location.code, origin=actor.origin)],
     )
+    movement_id = await uow.stock.add_movement(movement, actor, uow.request_id, uow.now, uow.journal)
     return StockChange(product, location, new, movement_id, diff)
 
 

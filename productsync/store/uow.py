@@ -28,7 +28,12 @@ from productsync.store.repositories.catalog import (
     PartnerRepository,
     ProductRepository,
 )
-from productsync.store.repositories.log import AuditRepository, IdempotencyRepository, OutboxRepository
+from productsync.store.repositories.log import (
+    AuditRepository,
+    IdempotencyRepository,
+    JournalRepository,
+    OutboxRepository,
+)
 from productsync.store.repositories.pricing import PriceRepository
 from productsync.store.repositories.stock import StockRepository
 
@@ -49,6 +54,7 @@ class UnitOfWork:
     audit: AuditRepository
     outbox: OutboxRepository
     idempotency: IdempotencyRepository
+    journal: JournalRepository
 
     def __init__(self, db: Database, *, readonly: bool = False, request_id: str | None = None) -> None:
         self.db = db
@@ -84,10 +90,12 @@ class UnitOfWork:
         self.audit = AuditRepository(conn)
         self.outbox = OutboxRepository(conn)
         self.idempotency = IdempotencyRepository(conn)
+        self.journal = JournalRepository(conn)
         return self
 
     async def commit(self) -> None:
         assert self._conn is not None
+        await self.journal.flush()
         await self._conn.commit()
         self._committed = True
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.catalog import Category, Partner, Product, ProductStatus, TaxClass
@@ -136,6 +136,24 @@ class CategoryRepository(Repository):
         return [_category(r) for r in await self.conn.execute(select(categories).order_by(categories.c.code))]
 
 
+_PRODUCT_BY_ID = select(products).where(products.c.id == bindparam("b_id"))
+_PRODUCT_BY_SKU = select(products).where(products.c.sku == bindparam("b_sku"))
+_LOCATION_COLUMNS = [c.label(f"loc_{c.name}") for c in locations.c]
+
+
+def _target(by: Any) -> Any:
+    """A product and a location in one round trip (the stock write path needs both)."""
+    return (
+        select(products, *_LOCATION_COLUMNS)
+        .select_from(products.join(locations, locations.c.id == bindparam("b_location")))
+        .where(by)
+    )
+
+
+_TARGET_BY_ID = _target(products.c.id == bindparam("b_id"))
+_TARGET_BY_SKU = _target(products.c.sku == bindparam("b_sku"))
+
+
 class ProductRepository(Repository):
     async def add(self, product: Product) -> None:
         await self.conn.execute(insert(products).values(**self._values(product)))
@@ -167,15 +185,39 @@ class ProductRepository(Repository):
         return (await self.conn.execute(stmt)).first() is not None
 
     async def get(self, product_id: uuid.UUID, *, for_update: bool = False) -> Product | None:
-        stmt = select(products).where(products.c.id == product_id)
         if for_update:
-            stmt = stmt.with_for_update()
-        row = (await self.conn.execute(stmt)).first()
+            stmt = select(products).where(products.c.id == product_id).with_for_update()
+            row = (await self.conn.execute(stmt)).first()
+        else:
+            row = (await self.conn.execute(_PRODUCT_BY_ID, {"b_id": product_id})).first()
         return _product(row) if row else None
 
     async def get_by_sku(self, sku: str) -> Product | None:
-        row = (await self.conn.execute(select(products).where(products.c.sku == sku))).first()
+        row = (await self.conn.execute(_PRODUCT_BY_SKU, {"b_sku": sku})).first()
         return _product(row) if row else None
+
+    async def with_location(
+        self, location_id: uuid.UUID, *, product_id: uuid.UUID | None = None, sku: str | None = None
+    ) -> tuple[Product, Location] | None:
+        """Both rows when both exist; None otherwise (the caller then asks which is missing)."""
+        stmt, params = (
+            (_TARGET_BY_ID, {"b_id": product_id})
+            if product_id is not None
+            else (_TARGET_BY_SKU, {"b_sku": sku})
+        )
+        row = (await self.conn.execute(stmt, {**params, "b_location": location_id})).first()
+        if row is None:
+            return None
+        m = row._mapping
+        location = Location(
+            id=m["loc_id"],
+            code=m["loc_code"],
+            name=m["loc_name"],
+            kind=LocationKind(m["loc_kind"]),
+            owner_partner_id=m["loc_owner_partner_id"],
+            created_at=m["loc_created_at"],
+        )
+        return _product(row), location
 
     async def list(
         self,

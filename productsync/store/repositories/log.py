@@ -12,42 +12,122 @@ from sqlalchemy.engine import Row
 from productsync.domain.access import Actor
 from productsync.domain.events import DomainEvent
 from productsync.store.repositories.base import Repository
-from productsync.store.tables import audit_log, idempotency_keys, outbox
+from productsync.store.tables import audit_log, idempotency_keys, outbox, stock_movements
 
 # Any fixed 64-bit number: the advisory lock that makes the outbox sequencer single.
 _SEQUENCER_LOCK = 0x5052_4F44_5359_4E43
 
 
-class AuditRepository(Repository):
-    async def add(
-        self,
-        *,
-        actor: Actor,
-        action: str,
-        entity_type: str,
-        entity_id: object,
-        owner_partner_id: uuid.UUID | None,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
-        request_id: str | None,
-        at: datetime,
-    ) -> None:
-        await self.conn.execute(
-            insert(audit_log).values(
-                at=at,
-                actor_key_id=actor.key_id,
-                actor_partner_id=actor.partner_id,
-                owner_partner_id=owner_partner_id,
-                origin=actor.origin,
-                action=action,
-                entity_type=entity_type,
-                entity_id=str(entity_id),
-                before=before,
-                after=after,
-                request_id=request_id,
-            )
-        )
+def audit_row(
+    *,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    owner_partner_id: uuid.UUID | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    request_id: str | None,
+    at: datetime,
+) -> dict[str, Any]:
+    return {
+        "at": at,
+        "actor_key_id": actor.key_id,
+        "actor_partner_id": actor.partner_id,
+        "owner_partner_id": owner_partner_id,
+        "origin": actor.origin,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": str(entity_id),
+        "before": before,
+        "after": after,
+        "request_id": request_id,
+    }
 
+
+def event_row(e: DomainEvent, at: datetime) -> dict[str, Any]:
+    return {
+        "event_id": e.id,
+        "type": e.type.value,
+        "subject": e.subject,
+        "time": at,
+        "data": e.data,
+        "partner_id": e.partner_id,
+        "product_id": e.product_id,
+        "version": e.version,
+        "origin": e.origin,
+    }
+
+
+def _bound_insert(table: Any, prefix: str, skip: tuple[str, ...] = ("id",)) -> Any:
+    return insert(table).values(
+        {c.name: bindparam(f"{prefix}{c.name}", type_=c.type) for c in table.c if c.name not in skip}
+    )
+
+
+def _one_audit_one_event() -> Any:
+    """One audit row and one event in a single prebuilt statement (the common case)."""
+    audit_cte = _bound_insert(audit_log, "a_").cte("journal_audit")
+    return _bound_insert(outbox, "e_", ("id", "seq")).add_cte(audit_cte)
+
+
+_JOURNAL_ONE = _one_audit_one_event()
+
+
+def _movement_with_journal() -> Any:
+    """A ledger row plus its audit row and event in one statement; returns the ledger id."""
+    audit_cte = _bound_insert(audit_log, "a_").cte("journal_audit")
+    event_cte = _bound_insert(outbox, "e_", ("id", "seq")).cte("journal_event")
+    return (
+        _bound_insert(stock_movements, "m_")
+        .returning(stock_movements.c.id)
+        .add_cte(audit_cte)
+        .add_cte(event_cte)
+    )
+
+
+_MOVEMENT_WITH_JOURNAL = _movement_with_journal()
+
+
+class JournalRepository(Repository):
+    """Audit records and outbox events of one transaction, written together at commit.
+
+    Buffering them costs nothing in safety (they still commit or roll back with the
+    change) and on PostgreSQL saves round trips: all rows go in one statement.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        super().__init__(conn)
+        self.audit: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+
+    async def add_with_movement(self, movement: dict[str, Any]) -> int | None:
+        """On PostgreSQL, write a ledger row together with the one pending audit record and
+        event (one round trip, shorter row-lock hold). Returns the ledger id, or None when
+        this shortcut does not apply and the caller inserts the movement itself."""
+        if not (self.is_postgres and len(self.audit) == 1 and len(self.events) == 1):
+            return None
+        params = {f"m_{k}": v for k, v in movement.items()}
+        params.update({f"a_{k}": v for k, v in self.audit[0].items()})
+        params.update({f"e_{k}": v for k, v in self.events[0].items()})
+        self.audit, self.events = [], []
+        return int((await self.conn.execute(_MOVEMENT_WITH_JOURNAL, params)).scalar_one())
+
+    async def flush(self) -> None:
+        audit, events = self.audit, self.events
+        self.audit, self.events = [], []
+        if self.is_postgres and len(audit) == 1 and len(events) == 1:
+            params = {f"a_{k}": v for k, v in audit[0].items()}
+            params.update({f"e_{k}": v for k, v in events[0].items()})
+            await self.conn.execute(_JOURNAL_ONE, params)
+            return
+        if audit:
+            await self.conn.execute(insert(audit_log), audit)
+        if events:
+            await self.conn.execute(insert(outbox), events)
+
+
+class AuditRepository(Repository):
     async def list(
         self,
         *,
@@ -71,27 +151,6 @@ class AuditRepository(Repository):
 
 
 class OutboxRepository(Repository):
-    async def add(self, events: list[DomainEvent], at: datetime) -> None:
-        if not events:
-            return
-        await self.conn.execute(
-            insert(outbox),
-            [
-                {
-                    "event_id": e.id,
-                    "type": e.type.value,
-                    "subject": e.subject,
-                    "time": at,
-                    "data": e.data,
-                    "partner_id": e.partner_id,
-                    "product_id": e.product_id,
-                    "version": e.version,
-                    "origin": e.origin,
-                }
-                for e in events
-            ],
-        )
-
     async def sequence_pending(self, limit: int = 5000) -> int:
         """Stamp committed, unsequenced events with the next ``seq`` numbers.
 

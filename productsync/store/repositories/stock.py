@@ -12,13 +12,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.access import Actor
 from productsync.domain.inventory import Movement, StockLevel
 from productsync.store.repositories.base import Repository
+from productsync.store.repositories.log import JournalRepository
 from productsync.store.tables import locations, stock_levels, stock_movements
+from productsync.store.types import Quantity, UTCDateTime
 
 
 def _level(row: Row[Any]) -> StockLevel:
@@ -35,6 +37,41 @@ def _level(row: Row[Any]) -> StockLevel:
 
 _L = stock_levels.c
 
+# Hot-path statements are built once: constructing and cache-keying a statement
+# per call costs more CPU than executing it.
+_APPLY_DELTA = (
+    update(stock_levels)
+    .where(
+        _L.product_id == bindparam("b_product"),
+        _L.location_id == bindparam("b_location"),
+        _L.on_hand + bindparam("b_delta", type_=Quantity()) >= 0,
+    )
+    .values(
+        on_hand=_L.on_hand + bindparam("b_delta", type_=Quantity()),
+        version=_L.version + 1,
+        updated_at=bindparam("b_now", type_=UTCDateTime()),
+    )
+    .returning(*stock_levels.c)
+)
+_ADD_MOVEMENT = insert(stock_movements).returning(stock_movements.c.id)
+
+
+def movement_row(movement: Movement, actor: Actor, request_id: str | None, now: datetime) -> dict[str, Any]:
+    return {
+        "product_id": movement.product_id,
+        "location_id": movement.location_id,
+        "kind": movement.kind.value,
+        "quantity": movement.quantity,
+        "on_hand_after": movement.on_hand_after,
+        "expected": movement.expected,
+        "reason": movement.reason,
+        "actor_key_id": actor.key_id,
+        "actor_partner_id": actor.partner_id,
+        "origin": actor.origin,
+        "request_id": request_id,
+        "created_at": now,
+    }
+
 
 class StockRepository(Repository):
     async def try_apply_delta(
@@ -42,13 +79,8 @@ class StockRepository(Repository):
     ) -> StockLevel | None:
         """Apply ``delta`` if the result stays non-negative; None when the level is
         missing or the delta would take it below zero (the caller tells which)."""
-        stmt = (
-            update(stock_levels)
-            .where(_L.product_id == product_id, _L.location_id == location_id, _L.on_hand + delta >= 0)
-            .values(on_hand=_L.on_hand + delta, version=_L.version + 1, updated_at=now)
-            .returning(*stock_levels.c)
-        )
-        row = (await self.conn.execute(stmt)).first()
+        params = {"b_product": product_id, "b_location": location_id, "b_delta": delta, "b_now": now}
+        row = (await self.conn.execute(_APPLY_DELTA, params)).first()
         return _level(row) if row else None
 
     async def ensure_level(self, product_id: uuid.UUID, location_id: uuid.UUID, now: datetime) -> None:
@@ -101,26 +133,21 @@ class StockRepository(Repository):
         return [(_level(r), r.code) for r in await self.conn.execute(stmt)]
 
     async def add_movement(
-        self, movement: Movement, actor: Actor, request_id: str | None, now: datetime
+        self,
+        movement: Movement,
+        actor: Actor,
+        request_id: str | None,
+        now: datetime,
+        journal: JournalRepository | None = None,
     ) -> int:
-        result = await self.conn.execute(
-            insert(stock_movements)
-            .values(
-                product_id=movement.product_id,
-                location_id=movement.location_id,
-                kind=movement.kind.value,
-                quantity=movement.quantity,
-                on_hand_after=movement.on_hand_after,
-                expected=movement.expected,
-                reason=movement.reason,
-                actor_key_id=actor.key_id,
-                actor_partner_id=actor.partner_id,
-                origin=actor.origin,
-                request_id=request_id,
-                created_at=now,
-            )
-            .returning(stock_movements.c.id)
-        )
+        """Append a ledger row. Given the transaction's journal, the pending audit record
+        and event ride along in the same statement where the database allows it."""
+        row = movement_row(movement, actor, request_id, now)
+        if journal is not None:
+            movement_id = await journal.add_with_movement(row)
+            if movement_id is not None:
+                return movement_id
+        result = await self.conn.execute(_ADD_MOVEMENT, row)
         return int(result.scalar_one())
 
     async def movements(
