@@ -112,9 +112,36 @@ def request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 64
+
+
+def _too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Nesting deeper than any real payload: refused before the JSON parser recurses."""
+    depth, in_string, escaped = 0, False, False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
 class JsonOnlyMiddleware:
-    """Bodies of writes must be JSON: a form or text body gets a clear 415, not a
-    confusing validation error. Writes without a body need no content type."""
+    """Bodies of writes must be JSON of sane size and depth: a form body gets 415, an
+    oversized one 413, absurd nesting 400, instead of a confusing error or a crash.
+    Writes without a body need no content type."""
 
     _WRITES = {"POST", "PUT", "PATCH"}
 
@@ -137,4 +164,64 @@ class JsonOnlyMiddleware:
                 )
                 await response(scope, receive, send)
                 return
+            length = headers.get(b"content-length", b"0")
+            body = None
+            if length.isdigit() and int(length) <= MAX_BODY_BYTES:
+                body = await self._read_body(receive)
+            if body is None:
+                await self._reject(
+                    scope,
+                    receive,
+                    send,
+                    413,
+                    "payload-too-large",
+                    f"request bodies are limited to {MAX_BODY_BYTES} bytes",
+                )
+                return
+            if _too_deep(body):
+                await self._reject(
+                    scope,
+                    receive,
+                    send,
+                    400,
+                    "malformed-json",
+                    f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
+                )
+                return
+            receive = self._replay(body, receive)
         await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _read_body(receive: Any) -> bytes | None:
+        """The whole body, or None once it grows past the limit (chunked uploads too)."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    @staticmethod
+    def _replay(body: bytes, original: Any) -> Any:
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return dict(await original())
+
+        return receive
+
+    @staticmethod
+    async def _reject(scope: Any, receive: Any, send: Any, status: int, code: str, detail: str) -> None:
+        from productsync.api.problems import problem
+
+        await problem(None, status, code, code.replace("-", " ").capitalize(), detail)(scope, receive, send)

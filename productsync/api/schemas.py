@@ -51,6 +51,36 @@ QuantityOut = Annotated[Decimal, PlainSerializer(_quantity_out, return_type=int 
 AmountOut = Annotated[Decimal, PlainSerializer(lambda d: str(d), return_type=str)]
 
 
+class Problem(BaseModel):
+    """RFC 9457 problem details; extra members carry the error's data."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(examples=["/problems/insufficient-stock"])
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    request_id: str | None = None
+
+
+_PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": text, "content": _PROBLEM_CONTENT}
+    for status, text in (
+        (400, "Malformed JSON, header or cursor"),
+        (401, "Missing, unknown or revoked API key"),
+        (403, "Readable but not writable, or the key lacks a scope"),
+        (404, "Absent, or invisible to this key"),
+        (409, "The current state does not allow the change"),
+        (412, "If-Match names a stale version"),
+        (413, "Body too large"),
+        (415, "Body is not JSON"),
+        (422, "Invalid input"),
+    )
+}
+
+
 class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from productsync.domain.errors import CompareFailed, ErrorCode, InsufficientStock, InvalidInput
-from productsync.domain.quantities import format_quantity
+from productsync.domain.quantities import MAX_QUANTITY, format_quantity
 
 
 class LocationKind(StrEnum):
@@ -87,6 +87,8 @@ class StockLevel:
         after = self.on_hand + delta
         if after < 0:
             raise insufficient(self, delta)
+        if after > MAX_QUANTITY:
+            raise too_much(self, delta)
         return replace(self, on_hand=after, version=self.version + 1)
 
     def set_to(self, quantity: Decimal, *, compare: Decimal | None = None) -> tuple[StockLevel, Decimal]:
@@ -123,6 +125,15 @@ def insufficient(level: StockLevel, delta: Decimal) -> InsufficientStock:
         "would make it negative",
         product_id=str(level.product_id),
         location_id=str(level.location_id),
+        on_hand=format_quantity(level.on_hand),
+        requested_delta=format_quantity(delta),
+    )
+
+
+def too_much(level: StockLevel, delta: Decimal) -> InvalidInput:
+    return InvalidInput(
+        f"on_hand would exceed the largest storable quantity ({format_quantity(MAX_QUANTITY)})",
+        code=ErrorCode.INVALID_QUANTITY,
         on_hand=format_quantity(level.on_hand),
         requested_delta=format_quantity(delta),
     )

@@ -9,6 +9,8 @@ from babel.numbers import get_currency_precision, list_currencies
 
 from productsync.domain.errors import ErrorCode, InvalidInput
 
+MAX_AMOUNT = Decimal("1000000000000")
+
 # Funds, metals and testing codes are in ISO 4217 but nobody prices a product in them.
 _NON_PRICING = {"XAU", "XAG", "XPD", "XPT", "XTS", "XXX", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU"}
 
@@ -41,6 +43,8 @@ def parse_amount(raw: Decimal | str | int, currency: str, *, field: str = "amoun
         raise InvalidInput(f"{field} is not a decimal number", field=field) from exc
     if not amount.is_finite() or amount < 0:
         raise InvalidInput(f"{field} must be a finite, non-negative amount", field=field)
+    if amount > MAX_AMOUNT:
+        raise InvalidInput(f"{field} is larger than {MAX_AMOUNT}", field=field)
     digits = minor_units(currency)
     quantum = Decimal(1).scaleb(-digits)
     if amount != amount.quantize(quantum):

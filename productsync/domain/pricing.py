@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from productsync.domain.instants import to_utc
 from productsync.domain.money import minor_units, parse_amount
 
 
@@ -74,9 +75,9 @@ def check_entries(currency: str, entries: list[PriceEntry]) -> list[PriceEntry]:
         field = f"prices[{i}]"
         if e.min_quantity <= 0:
             raise InvalidInput(f"{field}.min_quantity must be positive", field=f"{field}.min_quantity")
-        for ts_name, ts in (("valid_from", e.valid_from), ("valid_to", e.valid_to)):
-            if ts is not None and ts.utcoffset() is None:
-                raise InvalidInput(f"{field}.{ts_name} must carry a UTC offset", field=f"{field}.{ts_name}")
+        valid_from = None if e.valid_from is None else to_utc(e.valid_from, field=f"{field}.valid_from")
+        valid_to = None if e.valid_to is None else to_utc(e.valid_to, field=f"{field}.valid_to")
+        e = PriceEntry(e.min_quantity, e.amount, valid_from, valid_to)  # noqa: PLW2901
         if e.valid_from and e.valid_to and e.valid_to <= e.valid_from:
             raise InvalidInput(f"{field}.valid_to must be after valid_from", field=f"{field}.valid_to")
         key = (e.min_quantity, e.valid_from, e.valid_to)
@@ -109,8 +110,7 @@ def resolve(
     """The one effective unit price for ``quantity`` at instant ``at`` (see module doc)."""
     if quantity <= 0:
         raise InvalidInput("quantity must be positive", code=ErrorCode.INVALID_QUANTITY, field="quantity")
-    if at.utcoffset() is None:
-        raise InvalidInput("at must carry a UTC offset", field="at")
+    at = to_utc(at, field="at")
     candidates = [e for e in entries if e.valid_at(at) and e.min_quantity <= quantity]
     if not candidates:
         raise NotFound("price", ref or f"for quantity {quantity} at {at.isoformat()}")

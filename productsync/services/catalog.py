@@ -12,6 +12,7 @@ from productsync.domain.access import Actor, Scope
 from productsync.domain.catalog import Category, NewProduct, Product
 from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound, PreconditionFailed
 from productsync.domain.events import EventType, product_event
+from productsync.domain.instants import to_utc
 from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
 
@@ -174,7 +175,7 @@ async def list_products(
         partner_id=partner_id,
         category_id=category_id,
         sku_prefix=sku.strip().upper() if sku else None,
-        updated_since=updated_since,
+        updated_since=None if updated_since is None else to_utc(updated_since, field="updated_since"),
         include_archived=include_archived,
         after_sku=after_sku,
         limit=limit,

@@ -150,6 +150,8 @@ async def adjust_stock(
     if level is None:
         current = await uow.stock.get_level(product.id, location.id)
         if current is not None or delta < 0:
+            # Let the domain rule say why (negative, or beyond the storable maximum).
+            (current or empty_level(product.id, location.id)).apply(delta)
             raise insufficient(current or empty_level(product.id, location.id), delta)
         await uow.stock.ensure_level(product.id, location.id, uow.now)
         level = await uow.stock.try_apply_delta(product.id, location.id, delta, uow.now)

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from productsync.domain.errors import Conflict, ErrorCode
+from productsync.domain.errors import Conflict, ErrorCode, InvalidInput
 from productsync.store.database import Database
 from productsync.store.repositories.access import KeyRepository
 from productsync.store.repositories.catalog import (
@@ -150,6 +150,10 @@ async def transaction(
                 code=ErrorCode.DUPLICATE,
                 concurrent=True,
             ) from exc
+        except DataError as exc:
+            # Input the rules let through but the database cannot store (a NUL byte in
+            # text, a number out of range): the client's fault, so a 4xx, not a 500.
+            raise InvalidInput("a value cannot be stored (out of range or not representable)") from exc
         except DBAPIError as exc:
             if attempt == MAX_ATTEMPTS or not is_retryable(exc):
                 raise

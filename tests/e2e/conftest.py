@@ -84,8 +84,9 @@ def _start(url: str, tmp: Path, backend: str) -> Iterator[Server]:
         log.close()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def _backend_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp(f"e2e-{request.param}")
     if request.param == "sqlite":
         yield from _start(f"sqlite:///{tmp / 'hub.db'}", tmp, "sqlite")
@@ -98,6 +99,20 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield from _start(url, tmp, "postgres")
     finally:
         asyncio.run(services.drop_postgres_database(url))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One seeded server per backend, shared by the tests that leave the demo usable."""
+    yield from _backend_server(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def scratch_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A server of its own, for tests (like the fuzzer) that write random data everywhere."""
+    yield from _backend_server(request, tmp_path_factory)
 
 
 @dataclass

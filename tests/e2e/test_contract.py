@@ -234,6 +234,46 @@ BAD_INPUTS = [
     ("bad cursor", "GET", "/v1/products?cursor=%%%", None, 400, "invalid-cursor"),
     ("form body", "POST", "/v1/stock/adjustments", "delta=1", 415, "unsupported-media-type"),
     ("unknown route", "GET", "/v1/nothing-here", None, 404, "not-found"),
+    (
+        "absurdly nested json",
+        "POST",
+        "/v1/stock/adjustments",
+        b"[" * 5000 + b"]" * 5000,
+        400,
+        "malformed-json",
+    ),
+    (
+        "body over 1 MiB",
+        "POST",
+        "/v1/products",
+        b'{"name": "' + b"x" * (1024 * 1024 + 1) + b'"}',
+        413,
+        "payload-too-large",
+    ),
+    (
+        "stock beyond the storable maximum",
+        "POST",
+        "/v1/stock/adjustments",
+        {"sku": "COS-NP-001", "location_id": "{loc}", "delta": 999999999999},
+        422,
+        "invalid-quantity",
+    ),
+    (
+        "huge amount",
+        "PUT",
+        "/v1/price-lists/{eur}/prices/{pid}",
+        {"prices": [{"amount": 3.4e264}]},
+        422,
+        "invalid-input",
+    ),
+    (
+        "instant outside the calendar in UTC",
+        "PUT",
+        "/v1/price-lists/{eur}/prices/{pid}",
+        {"prices": [{"amount": "1.00", "valid_from": "0001-01-01T00:00:00+05:00"}]},
+        422,
+        "invalid-input",
+    ),
 ]
 
 

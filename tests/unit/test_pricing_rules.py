@@ -75,3 +75,16 @@ def test_invalid_tier_sets_are_refused(entries: list[PriceEntry]) -> None:
 def test_a_repeated_tier_and_window_is_a_conflict() -> None:
     with pytest.raises(Conflict):
         check_entries("EUR", [PriceEntry(D(1), D("1")), PriceEntry(D(1), D("2"))])
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        PriceEntry(D(1), D("3.4e264")),
+        PriceEntry(D(1), D("1"), datetime.fromisoformat("0001-01-01T00:00:00+05:00"), None),
+        PriceEntry(D(1), D("1"), None, datetime.fromisoformat("9999-12-31T23:00:00-05:00")),
+    ],
+)
+def test_amounts_and_instants_beyond_what_can_be_stored_are_refused(entry: PriceEntry) -> None:
+    with pytest.raises(InvalidInput):
+        check_entries("EUR", [entry])

@@ -14,6 +14,7 @@ from productsync.api.deps import ActorDep, HubDep
 from productsync.api.http import decode_cursor, encode_cursor, etag, parse_if_match
 from productsync.api.problems import ApiProblem
 from productsync.api.schemas import (
+    PROBLEM_RESPONSES,
     CategoryIn,
     CategoryOut,
     PartnerIn,
@@ -29,7 +30,7 @@ from productsync.domain.catalog import NewProduct, Product
 from productsync.services import catalog, partners
 from productsync.store.uow import UnitOfWork, transaction
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 
 IfMatch = Annotated[str | None, Header(alias="If-Match", description='Version as ETag, e.g. "3".')]
 

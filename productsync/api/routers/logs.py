@@ -10,11 +10,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from productsync import __version__
 from productsync.api.deps import ActorDep, HubDep
 from productsync.api.problems import ApiProblem
-from productsync.api.schemas import AuditOut, AuditPage, EventPage
+from productsync.api.schemas import PROBLEM_RESPONSES, AuditOut, AuditPage, EventPage
 from productsync.services import logs
 from productsync.store.uow import UnitOfWork, transaction
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 
 
 @router.get("/health", tags=["health"])

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime
 from productsync.api.commands import Reply, execute
 from productsync.api.deps import ActorDep, HubDep
 from productsync.api.schemas import (
+    PROBLEM_RESPONSES,
     PriceEntryOut,
     PriceListIn,
     PriceListOut,
@@ -26,7 +27,7 @@ from productsync.services import pricing
 from productsync.services.pricing import ProductPrices
 from productsync.store.uow import UnitOfWork, transaction
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 
 
 @router.post("/price-lists", status_code=201, response_model=PriceListOut, tags=["prices"])

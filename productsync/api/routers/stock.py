@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from productsync.api.commands import Reply, execute
 from productsync.api.deps import ActorDep, HubDep
 from productsync.api.schemas import (
+    PROBLEM_RESPONSES,
     AdjustmentIn,
     LevelOut,
     LocationIn,
@@ -24,7 +25,7 @@ from productsync.services import stock
 from productsync.services.stock import StockChange
 from productsync.store.uow import UnitOfWork, transaction
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 
 
 @router.post("/locations", status_code=201, response_model=LocationOut, tags=["stock"])
@@ -116,7 +117,7 @@ async def list_movements(
     hub: HubDep,
     actor: ActorDep,
     location_id: uuid.UUID | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, object]:
     """The append-only ledger of one product, oldest first."""

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Row
 
 from productsync.domain.access import Actor
 from productsync.domain.inventory import Movement, StockLevel
+from productsync.domain.quantities import MAX_QUANTITY
 from productsync.store.repositories.base import Repository
 from productsync.store.repositories.log import JournalRepository
 from productsync.store.tables import locations, stock_levels, stock_movements
@@ -45,6 +46,7 @@ _APPLY_DELTA = (
         _L.product_id == bindparam("b_product"),
         _L.location_id == bindparam("b_location"),
         _L.on_hand + bindparam("b_delta", type_=Quantity()) >= 0,
+        _L.on_hand + bindparam("b_delta", type_=Quantity()) <= bindparam("b_max", type_=Quantity()),
     )
     .values(
         on_hand=_L.on_hand + bindparam("b_delta", type_=Quantity()),
@@ -77,9 +79,15 @@ class StockRepository(Repository):
     async def try_apply_delta(
         self, product_id: uuid.UUID, location_id: uuid.UUID, delta: Decimal, now: datetime
     ) -> StockLevel | None:
-        """Apply ``delta`` if the result stays non-negative; None when the level is
-        missing or the delta would take it below zero (the caller tells which)."""
-        params = {"b_product": product_id, "b_location": location_id, "b_delta": delta, "b_now": now}
+        """Apply ``delta`` if the result stays within 0..MAX_QUANTITY; None when the level
+        is missing or the result would leave that range (the caller tells which)."""
+        params = {
+            "b_product": product_id,
+            "b_location": location_id,
+            "b_delta": delta,
+            "b_now": now,
+            "b_max": MAX_QUANTITY,
+        }
         row = (await self.conn.execute(_APPLY_DELTA, params)).first()
         return _level(row) if row else None
 
