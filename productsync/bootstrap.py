@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from productsync.config import Settings
 from productsync.services.catalog import ensure_default_categories
+from productsync.services.maintenance import purge_idempotency_records
 from productsync.store import migrate
 from productsync.store.database import Database, create_database, redact
 from productsync.store.uow import transaction
@@ -22,6 +24,20 @@ class Hub:
 
     async def close(self) -> None:
         await self.db.dispose()
+
+
+async def housekeeping(hub: Hub, *, every_seconds: float = 900.0) -> None:
+    """Runs inside each API process until cancelled. Every step is idempotent, so
+    several processes doing it at once only repeat harmless deletes."""
+    ttl = timedelta(hours=hub.settings.idempotency_ttl_hours)
+    while True:
+        try:
+            purged = await transaction(hub.db, lambda uow: purge_idempotency_records(uow, ttl))
+            if purged:
+                log.info("purged %d expired idempotency records", purged)
+        except Exception:  # noqa: BLE001 - housekeeping must never take the API down
+            log.exception("housekeeping failed; retrying later")
+        await asyncio.sleep(every_seconds)
 
 
 async def prepare_schema(settings: Settings) -> None:

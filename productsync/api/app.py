@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
@@ -11,7 +12,7 @@ from productsync import __version__
 from productsync.api import problems
 from productsync.api.deps import AuthCache, JsonOnlyMiddleware, RequestIdMiddleware
 from productsync.api.routers import catalog, logs, prices, stock
-from productsync.bootstrap import start_hub
+from productsync.bootstrap import housekeeping, start_hub
 from productsync.config import Settings
 
 DESCRIPTION = """
@@ -30,9 +31,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = await start_hub(settings)
         app.state.hub = hub
+        chores = asyncio.create_task(housekeeping(hub))
         try:
             yield
         finally:
+            chores.cancel()
+            with suppress(asyncio.CancelledError):
+                await chores
             await hub.close()
 
     app = FastAPI(

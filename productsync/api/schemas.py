@@ -173,9 +173,10 @@ class ProductIn(Input):
 
 
 class ProductPatch(Input):
+    """SKU, category, owner and base unit are fixed at creation."""
+
     name: StrictStr | None = Field(default=None, min_length=1, max_length=300)
     description: StrictStr | None = None
-    base_unit: BaseUnit | None = None
     barcodes: list[StrictStr] | None = Field(default=None, max_length=20)
     texts: dict[str, LocalizedText] | None = None
     tax_class: TaxClass | None = None

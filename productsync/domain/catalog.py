@@ -207,12 +207,13 @@ def create_product(new: NewProduct, category: Category, *, now: datetime) -> Pro
     )
 
 
-PATCHABLE = frozenset({"name", "description", "barcodes", "texts", "tax_class", "attributes", "base_unit"})
+PATCHABLE = frozenset({"name", "description", "barcodes", "texts", "tax_class", "attributes"})
 
 
 def patch_product(product: Product, changes: dict[str, Any], category: Category, *, now: datetime) -> Product:
-    """Apply a partial update. SKU, category and owner are identity and never change:
-    channels map on the SKU, and moving a product between owners is a share, not an edit."""
+    """Apply a partial update. SKU, category, owner and base unit never change: channels
+    map on the SKU, moving a product between owners is a share, not an edit, and a new
+    base unit would silently reinterpret every quantity already in the ledger."""
     unknown = set(changes) - PATCHABLE
     if unknown:
         raise InvalidInput(f"fields {sorted(unknown)} cannot be changed", fields=sorted(unknown))
@@ -232,8 +233,6 @@ def patch_product(product: Product, changes: dict[str, Any], category: Category,
         values["texts"] = normalize_texts(changes["texts"])
     if "tax_class" in changes:
         values["tax_class"] = TaxClass(changes["tax_class"])
-    if "base_unit" in changes:
-        values["base_unit"] = BaseUnit(changes["base_unit"])
     if "attributes" in changes:
         validate_attributes(category.attribute_schema, changes["attributes"])
         values["attributes"] = changes["attributes"]

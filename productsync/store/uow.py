@@ -93,6 +93,11 @@ class UnitOfWork:
         self.journal = JournalRepository(conn)
         return self
 
+    async def ping(self) -> None:
+        """A trivial round trip, for health checks."""
+        assert self._conn is not None
+        await self._conn.exec_driver_sql("SELECT 1")
+
     async def commit(self) -> None:
         assert self._conn is not None
         await self.journal.flush()

@@ -91,3 +91,9 @@ def test_an_archived_product_cannot_be_edited_and_archiving_twice_changes_nothin
     assert rules.archive_product(p, now=NOW) is p
     with pytest.raises(Conflict):
         rules.patch_product(p, {"name": "x"}, CATS["cosmetics"], now=NOW)
+
+
+def test_the_base_unit_cannot_change_once_stock_may_be_counted_in_it() -> None:
+    p = rules.create_product(polish(), CATS["cosmetics"], now=NOW)
+    with pytest.raises(InvalidInput, match="cannot be changed"):
+        rules.patch_product(p, {"base_unit": "ml"}, CATS["cosmetics"], now=NOW)

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 async def health(hub: HubDep) -> dict[str, Any]:
     """Liveness and database reachability; needs no key."""
     try:
-        await transaction(hub.db, lambda uow: uow.products.count(), readonly=True)
+        await transaction(hub.db, lambda uow: uow.ping(), readonly=True)
         database = "ok"
     except (SQLAlchemyError, OSError):
         database = "unreachable"

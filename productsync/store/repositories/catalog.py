@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.catalog import Category, Partner, Product, ProductStatus, TaxClass
@@ -247,9 +247,6 @@ class ProductRepository(Repository):
         if after_sku is not None:
             stmt = stmt.where(products.c.sku > after_sku)
         return [_product(r) for r in await self.conn.execute(stmt)]
-
-    async def count(self) -> int:
-        return int((await self.conn.execute(select(func.count()).select_from(products))).scalar_one())
 
     @staticmethod
     def _values(p: Product) -> dict[str, Any]:
