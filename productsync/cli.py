@@ -138,9 +138,10 @@ def keys_list() -> None:
     """List keys (prefixes only; secrets are never stored)."""
     from productsync.bootstrap import start_hub
     from productsync.services.access import list_keys
+    from productsync.store.repositories.access import StoredKey
     from productsync.store.uow import transaction
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> list[StoredKey]:
         hub = await start_hub(Settings())
         try:
             return await transaction(hub.db, list_keys, readonly=True)
@@ -209,7 +210,7 @@ def check() -> None:
     from productsync.services.stock import ledger_drift
     from productsync.store.uow import transaction
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> list[dict[str, object]]:
         hub = await start_hub(Settings())
         try:
             return await transaction(hub.db, ledger_drift, readonly=True)

@@ -15,10 +15,11 @@ from stdnum import ean
 from productsync.bootstrap import start_hub
 from productsync.config import Settings
 from productsync.domain.access import Scope, system_actor
-from productsync.domain.catalog import NewProduct, TaxClass
-from productsync.domain.inventory import LocationKind, MovementKind
+from productsync.domain.catalog import NewProduct, Partner, Product, TaxClass
+from productsync.domain.inventory import Location, LocationKind, MovementKind
 from productsync.domain.pricing import PriceEntry, PriceListKind
 from productsync.services import access, catalog, partners, pricing, stock
+from productsync.store.database import Database
 from productsync.store.uow import UnitOfWork, transaction
 
 ACTOR = system_actor("demo")
@@ -116,10 +117,10 @@ async def _mint_keys(uow: UnitOfWork) -> list[tuple[str, str]]:
     return keys
 
 
-async def _seed(db) -> str:  # type: ignore[no-untyped-def]
+async def _seed(db: Database) -> str:
     rng = random.Random(20261123)
 
-    async def setup(uow: UnitOfWork):  # type: ignore[no-untyped-def]
+    async def setup(uow: UnitOfWork) -> tuple[Partner, Partner, Partner, Location, Location, Location]:
         nail = await partners.create_partner(uow, ACTOR, code="nailco", name="NailCo Lacquers")
         spirits = await partners.create_partner(uow, ACTOR, code="spirits-curator", name="Curated Spirits")
         sports = await partners.create_partner(uow, ACTOR, code="peak-sports", name="Peak Sports")
@@ -153,7 +154,7 @@ async def _seed(db) -> str:  # type: ignore[no-untyped-def]
 
     nail, spirits, sports, hub_wh, shop, peak = await transaction(db, setup)
 
-    async def add_products(uow: UnitOfWork):  # type: ignore[no-untyped-def]
+    async def add_products(uow: UnitOfWork) -> list[Product]:
         cats = {c.code: c for c in await catalog.list_categories(uow)}
         made = []
         for i, shade in enumerate(SHADES, start=1):

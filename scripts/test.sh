@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 . scripts/venv.sh test
 echo "== ruff"
 ruff check productsync tests bench
+echo "== mypy"
+mypy
 echo "== import-linter (layers)"
 lint-imports
 echo "== pytest"

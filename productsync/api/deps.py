@@ -194,7 +194,8 @@ class JsonOnlyMiddleware:
     @staticmethod
     async def _read_body(receive: Any) -> bytes | None:
         """The whole body, or None once it grows past the limit (chunked uploads too)."""
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":

@@ -97,7 +97,7 @@ async def authenticate(uow: UnitOfWork, token: str) -> Actor | None:
 
 
 async def list_keys(uow: UnitOfWork) -> list[StoredKey]:
-    return await uow.keys.list()
+    return await uow.keys.find()
 
 
 async def revoke_key(uow: UnitOfWork, actor: Actor, prefix: str) -> None:

@@ -73,7 +73,7 @@ async def create_category(
 
 
 async def list_categories(uow: UnitOfWork) -> list[Category]:
-    return await uow.categories.list()
+    return await uow.categories.find()
 
 
 async def resolve_category(uow: UnitOfWork, ref: str) -> Category:
@@ -170,7 +170,7 @@ async def list_products(
     actor.require(Scope.CATALOG_READ)
     owners = None if actor.is_admin else {actor.partner_id, *actor.readable_partners}
     category_id = (await resolve_category(uow, category)).id if category else None
-    return await uow.products.list(
+    return await uow.products.find(
         owners={o for o in owners if o is not None} if owners is not None else None,
         partner_id=partner_id,
         category_id=category_id,

@@ -28,7 +28,7 @@ async def list_audit(
     """Admins read everything; a partner reads the records about its own data."""
     actor.require(Scope.CATALOG_READ)
     owners = None if actor.is_admin else {actor.partner_id} if actor.partner_id else set()
-    return await uow.audit.list(
+    return await uow.audit.find(
         owners=owners,
         entity_type=entity_type,
         entity_id=entity_id,

@@ -87,9 +87,9 @@ async def create_location(
 
 async def list_locations(uow: UnitOfWork, actor: Actor) -> list[Location]:
     if actor.is_admin:
-        return await uow.locations.list(None)
+        return await uow.locations.find(None)
     owners = {p for p in (actor.partner_id, *actor.readable_partners) if p is not None}
-    return await uow.locations.list(owners)
+    return await uow.locations.find(owners)
 
 
 async def _stock_target(
@@ -110,9 +110,10 @@ async def _stock_target(
         product, location = both
     else:  # the slow path only works out which of the two is missing or invisible
         product = await find_product(uow, actor, product_id=product_id, sku=sku)
-        location = await uow.locations.get(location_id)
-        if location is None:
+        found = await uow.locations.get(location_id)
+        if found is None:
             raise NotFound("location", location_id)
+        location = found
     actor.check_write(product.owner_partner_id, "product", sku or product_id)
     if product.status is ProductStatus.ARCHIVED:
         raise Conflict(f"product {product.sku} is archived", code=ErrorCode.ARCHIVED)

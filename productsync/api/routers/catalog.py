@@ -26,7 +26,7 @@ from productsync.api.schemas import (
     ShareIn,
     ShareOut,
 )
-from productsync.domain.catalog import NewProduct, Product
+from productsync.domain.catalog import Category, NewProduct, Partner, Product
 from productsync.services import catalog, partners
 from productsync.store.uow import UnitOfWork, transaction
 
@@ -37,7 +37,7 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", description='Version as
 
 @router.post("/partners", status_code=201, response_model=PartnerOut, tags=["partners"])
 async def create_partner(body: PartnerIn, request: Request, hub: HubDep, actor: ActorDep) -> Response:
-    async def use_case(uow: UnitOfWork):  # type: ignore[no-untyped-def]
+    async def use_case(uow: UnitOfWork) -> Partner:
         return await partners.create_partner(uow, actor, code=body.code, name=body.name)
 
     return await execute(
@@ -106,7 +106,7 @@ async def list_categories(hub: HubDep, actor: ActorDep) -> list[CategoryOut]:
 
 @router.post("/categories", status_code=201, response_model=CategoryOut, tags=["catalog"])
 async def create_category(body: CategoryIn, request: Request, hub: HubDep, actor: ActorDep) -> Response:
-    async def use_case(uow: UnitOfWork):  # type: ignore[no-untyped-def]
+    async def use_case(uow: UnitOfWork) -> Category:
         return await catalog.create_category(
             uow,
             actor,

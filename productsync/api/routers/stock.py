@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.engine import Row
 
 from productsync.api.commands import Reply, execute
 from productsync.api.deps import ActorDep, HubDep
@@ -122,7 +123,7 @@ async def list_movements(
 ) -> dict[str, object]:
     """The append-only ledger of one product, oldest first."""
 
-    async def read(uow: UnitOfWork):  # type: ignore[no-untyped-def]
+    async def read(uow: UnitOfWork) -> list[Row[Any]]:
         await stock.get_stock(uow, actor, product_id)  # visibility check
         return await uow.stock.movements(product_id, location_id, after_id=after, limit=limit)
 

@@ -56,7 +56,7 @@ class KeyRepository(Repository):
         row = (await self.conn.execute(select(api_keys).where(api_keys.c.secret_hash == secret_hash))).first()
         return _key(row) if row else None
 
-    async def list(self) -> list[StoredKey]:
+    async def find(self) -> list[StoredKey]:
         return [_key(r) for r in await self.conn.execute(select(api_keys).order_by(api_keys.c.created_at))]
 
     async def revoke(self, prefix: str, at: datetime) -> bool:

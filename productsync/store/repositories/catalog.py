@@ -76,7 +76,7 @@ class PartnerRepository(Repository):
         row = (await self.conn.execute(select(partners).where(partners.c.code == code))).first()
         return _partner(row) if row else None
 
-    async def list(self, only: set[uuid.UUID] | None = None) -> list[Partner]:
+    async def find(self, only: set[uuid.UUID] | None = None) -> list[Partner]:
         stmt = select(partners).order_by(partners.c.code)
         if only is not None:
             stmt = stmt.where(partners.c.id.in_(only))
@@ -132,7 +132,7 @@ class CategoryRepository(Repository):
         row = (await self.conn.execute(select(categories).where(categories.c.code == code))).first()
         return _category(row) if row else None
 
-    async def list(self) -> list[Category]:
+    async def find(self) -> list[Category]:
         return [_category(r) for r in await self.conn.execute(select(categories).order_by(categories.c.code))]
 
 
@@ -219,7 +219,7 @@ class ProductRepository(Repository):
         )
         return _product(row), location
 
-    async def list(
+    async def find(
         self,
         *,
         owners: set[uuid.UUID] | None,
@@ -290,7 +290,7 @@ class LocationRepository(Repository):
         row = (await self.conn.execute(select(locations).where(locations.c.code == code))).first()
         return _location(row) if row else None
 
-    async def list(self, owners: set[uuid.UUID] | None) -> list[Location]:
+    async def find(self, owners: set[uuid.UUID] | None) -> list[Location]:
         stmt = select(locations).order_by(locations.c.code)
         if owners is not None:
             stmt = stmt.where(

@@ -128,7 +128,7 @@ class JournalRepository(Repository):
 
 
 class AuditRepository(Repository):
-    async def list(
+    async def find(
         self,
         *,
         owners: set[uuid.UUID] | None,
