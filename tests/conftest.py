@@ -129,3 +129,18 @@ async def world(database) -> World:  # type: ignore[no-untyped-def]
 
 
 D = Decimal
+
+
+async def count_rows(db, table, **where) -> int:  # type: ignore[no-untyped-def]
+    """Rows of ``table`` matching column=value filters, read in its own transaction."""
+    from sqlalchemy import func, select
+
+    from productsync.store.uow import transaction
+
+    async def q(uow):  # type: ignore[no-untyped-def]
+        stmt = select(func.count()).select_from(table)
+        for column, value in where.items():
+            stmt = stmt.where(table.c[column] == value)
+        return (await uow.stock.conn.execute(stmt)).scalar_one()
+
+    return int(await transaction(db, q, readonly=True))

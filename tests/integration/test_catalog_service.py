@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
 
 from productsync.domain.catalog import NewProduct, ProductStatus
 from productsync.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from productsync.services import catalog
 from productsync.store.tables import audit_log, outbox
 from productsync.store.uow import transaction
-from tests.conftest import ref
+from tests.conftest import count_rows, ref
 
 
 async def _cosmetics(db):  # type: ignore[no-untyped-def]
@@ -31,23 +30,13 @@ def _polish(world, category, **over):  # type: ignore[no-untyped-def]
     return NewProduct(**values)
 
 
-async def _count(db, table, **where) -> int:  # type: ignore[no-untyped-def]
-    async def q(uow):  # type: ignore[no-untyped-def]
-        stmt = select(func.count()).select_from(table)
-        for k, v in where.items():
-            stmt = stmt.where(table.c[k] == v)
-        return (await uow.stock.conn.execute(stmt)).scalar_one()
-
-    return await transaction(db, q, readonly=True)
-
-
 async def test_creating_a_product_writes_it_with_audit_and_event_in_one_go(database, world) -> None:
     cosmetics = await _cosmetics(database)
     new = _polish(world, cosmetics)
     product = await transaction(database, lambda uow: catalog.create_product(uow, world.actor_a, new))
     assert product.sku == new.sku.upper()
-    assert await _count(database, audit_log, entity_id=str(product.id), action="product.created") == 1
-    assert await _count(database, outbox, product_id=product.id, type="productsync.product.created") == 1
+    assert await count_rows(database, audit_log, entity_id=str(product.id), action="product.created") == 1
+    assert await count_rows(database, outbox, product_id=product.id, type="productsync.product.created") == 1
     again = await transaction(database, lambda uow: catalog.get_product(uow, world.actor_b, product.id))
     assert again == product
 
@@ -56,7 +45,7 @@ async def test_a_duplicate_sku_or_barcode_is_a_conflict_and_writes_nothing(datab
     cosmetics = await _cosmetics(database)
     first = _polish(world, cosmetics)
     await transaction(database, lambda uow: catalog.create_product(uow, world.actor_a, first))
-    before = await _count(database, outbox)
+    before = await count_rows(database, outbox)
     with pytest.raises(Conflict):
         await transaction(database, lambda uow: catalog.create_product(uow, world.actor_a, first))
     gtin = "40063812"
@@ -66,7 +55,7 @@ async def test_a_duplicate_sku_or_barcode_is_a_conflict_and_writes_nothing(datab
         # the same item written as GTIN-14 is the same barcode
         p2 = _polish(world, cosmetics, barcodes=["000000" + gtin])
         await transaction(database, lambda uow: catalog.create_product(uow, world.actor_a, p2))
-    assert await _count(database, outbox) == before + 1
+    assert await count_rows(database, outbox) == before + 1
 
 
 async def test_partners_cannot_create_for_others_and_do_not_see_unshared_products(database, world) -> None:

@@ -14,6 +14,7 @@ from productsync.domain.inventory import MovementKind
 from productsync.services import stock
 from productsync.store.tables import audit_log, outbox, stock_movements
 from productsync.store.uow import transaction
+from tests.conftest import count_rows
 
 D = Decimal
 
@@ -44,34 +45,26 @@ async def _ledger(db, world, location_id=None):  # type: ignore[no-untyped-def]
     return D(total), count
 
 
-async def _rows(db, table, **where):  # type: ignore[no-untyped-def]
-    async def q(uow):  # type: ignore[no-untyped-def]
-        stmt = select(func.count()).select_from(table)
-        for k, v in where.items():
-            stmt = stmt.where(table.c[k] == v)
-        return (await uow.stock.conn.execute(stmt)).scalar_one()
-
-    return await transaction(db, q, readonly=True)
-
-
 async def test_adjustments_move_stock_and_keep_ledger_audit_and_events(database, world) -> None:
     await _adjust(database, world, 10, kind=MovementKind.RECEIPT, reason="delivery")
     change = await _adjust(database, world, -3, kind=MovementKind.SALE)
     assert change.level.on_hand == 7 and change.level.version == 2
     assert await _ledger(database, world) == (D(7), 2)
-    assert await _rows(database, outbox, product_id=world.product.id, type="productsync.stock.changed") == 2
-    assert await _rows(database, audit_log, entity_id=f"{world.product.id}:{world.loc_a.id}") == 2
+    assert (
+        await count_rows(database, outbox, product_id=world.product.id, type="productsync.stock.changed") == 2
+    )
+    assert await count_rows(database, audit_log, entity_id=f"{world.product.id}:{world.loc_a.id}") == 2
 
 
 async def test_a_change_that_would_go_negative_is_refused_and_leaves_no_trace(database, world) -> None:
     await _adjust(database, world, 2)
-    events = await _rows(database, outbox)
+    events = await count_rows(database, outbox)
     with pytest.raises(InsufficientStock):
         await _adjust(database, world, -3)
     with pytest.raises(InsufficientStock):  # a level that does not exist yet holds 0
         await _adjust(database, world, -1, location_id=world.loc_hub.id)
     assert await _ledger(database, world) == (D(2), 1)
-    assert await _rows(database, outbox) == events
+    assert await count_rows(database, outbox) == events
 
 
 @pytest.mark.parametrize(
