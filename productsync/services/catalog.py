@@ -12,6 +12,7 @@ from productsync.domain.access import Actor, Scope
 from productsync.domain.catalog import Category, NewProduct, Product
 from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound, PreconditionFailed
 from productsync.domain.events import EventType, product_event
+from productsync.domain.identifiers import gtin14, normalize_gtin
 from productsync.domain.instants import to_utc
 from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
@@ -163,10 +164,13 @@ async def list_products(
     category: str | None = None,
     sku: str | None = None,
     updated_since: datetime | None = None,
+    barcode: str | None = None,
     include_archived: bool = False,
     after_sku: str | None = None,
     limit: int = 50,
 ) -> list[Product]:
+    """Products the actor may read, filtered; a barcode is matched in its GTIN-14 form,
+    so a scanner's EAN-13 finds a product registered with the same item's GTIN-14."""
     actor.require(Scope.CATALOG_READ)
     owners = None if actor.is_admin else {actor.partner_id, *actor.readable_partners}
     category_id = (await resolve_category(uow, category)).id if category else None
@@ -176,6 +180,7 @@ async def list_products(
         category_id=category_id,
         sku_prefix=sku.strip().upper() if sku else None,
         updated_since=None if updated_since is None else to_utc(updated_since, field="updated_since"),
+        barcode14=None if barcode is None else gtin14(normalize_gtin(barcode)),
         include_archived=include_archived,
         after_sku=after_sku,
         limit=limit,

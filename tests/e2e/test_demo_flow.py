@@ -107,3 +107,16 @@ def test_the_integrity_check_finds_no_drift(server: Server) -> None:
     checked = cli(server.env, "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "0 levels differ" in checked.stdout
+
+
+def test_a_scanned_barcode_finds_the_product_in_any_gtin_form(server: Server, demo: Demo) -> None:
+    polish = demo.product["nailco"]
+    gtin = polish["barcodes"][0]
+    with server.client("spirits-curator") as c:
+        for scanned in (gtin, gtin.zfill(14)):
+            found = c.get("/v1/products", params={"barcode": scanned}).json()["items"]
+            assert [p["id"] for p in found] == [polish["id"]]
+        bad = c.get("/v1/products", params={"barcode": gtin[:-1] + str((int(gtin[-1]) + 1) % 10)})
+        assert bad.status_code == 422 and bad.json()["code"] == "invalid-gtin"
+    with server.client("peak-sports") as c:
+        assert c.get("/v1/products", params={"barcode": gtin}).json()["items"] == []

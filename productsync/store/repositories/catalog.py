@@ -227,11 +227,16 @@ class ProductRepository(Repository):
         category_id: uuid.UUID | None = None,
         sku_prefix: str | None = None,
         updated_since: datetime | None = None,
+        barcode14: str | None = None,
         include_archived: bool = False,
         after_sku: str | None = None,
         limit: int = 50,
     ) -> list[Product]:
         stmt = select(products).order_by(products.c.sku).limit(limit)
+        if barcode14 is not None:
+            stmt = stmt.join(product_barcodes, product_barcodes.c.product_id == products.c.id).where(
+                product_barcodes.c.gtin14 == barcode14
+            )
         if owners is not None:
             stmt = stmt.where(products.c.owner_partner_id.in_(owners))
         if partner_id is not None:
