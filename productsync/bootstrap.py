@@ -12,6 +12,7 @@ from productsync.services.catalog import ensure_default_categories
 from productsync.services.maintenance import purge_idempotency_records
 from productsync.store import migrate
 from productsync.store.database import Database, create_database, redact
+from productsync.store.secrets import load_secret_box
 from productsync.store.uow import transaction
 
 log = logging.getLogger("productsync")
@@ -48,6 +49,7 @@ async def prepare_schema(settings: Settings) -> None:
 async def start_hub(settings: Settings, *, run_migrations: bool | None = None) -> Hub:
     """Connect, migrate (embedded SQLite always; otherwise per settings), seed built-ins."""
     db = create_database(settings.database_url, pool_size=settings.db_pool_size)
+    db.secret_box = load_secret_box(settings.secret_key or None, settings.database_url)
     should_migrate = settings.auto_migrate if run_migrations is None else run_migrations
     if should_migrate or db.is_sqlite:
         await prepare_schema(settings)

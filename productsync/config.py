@@ -18,3 +18,6 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 24
     log_level: str = "info"
     auto_migrate: bool = True
+    # Fernet key that seals channel signing secrets at rest. Empty: an embedded hub
+    # keeps a generated key file beside its database (see store/secrets.py).
+    secret_key: str = ""

@@ -46,11 +46,15 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 async def database(database_url: str) -> AsyncIterator[object]:
+    from cryptography.fernet import Fernet
+
     from productsync.services.catalog import ensure_default_categories
     from productsync.store.database import create_database
+    from productsync.store.secrets import SecretBox
     from productsync.store.uow import transaction
 
     db = create_database(database_url, pool_size=30)
+    db.secret_box = SecretBox(Fernet.generate_key())
     await transaction(db, ensure_default_categories)
     yield db
     await db.dispose()

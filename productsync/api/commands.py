@@ -37,9 +37,16 @@ class Reply:
     body: Any
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    # What an idempotent replay returns instead of ``body``, when the body carries a
+    # secret that must not be stored (channel signing secrets are shown once).
+    stored_body: Any = None
 
     def encode(self) -> bytes:
         return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def encode_for_storage(self) -> bytes:
+        body = self.body if self.stored_body is None else self.stored_body
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 async def _request_hash(request: Request) -> str:
@@ -117,7 +124,7 @@ async def execute(
             idempotency_key=key,
             request_hash=request_hash,
             status_code=reply.status,
-            body=reply.encode().decode(),
+            body=reply.encode_for_storage().decode(),
             headers=stored_headers,
             at=uow.now,
         )

@@ -17,6 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from productsync.store.secrets import SecretBox
+
 _ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
 
 
@@ -38,6 +40,7 @@ class Database:
     engine: AsyncEngine
     url: str
     _write_lock: asyncio.Lock | None = field(default=None, repr=False)
+    secret_box: SecretBox | None = field(default=None, repr=False)
 
     @property
     def dialect(self) -> str:

@@ -244,3 +244,54 @@ idempotency_keys = Table(
     Column("response_headers", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False, index=True),
 )
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("owner_partner_id", Uuid, ForeignKey("partners.id"), nullable=True, index=True),
+    Column("url", String(2000), nullable=True),
+    Column("config", JSON, nullable=False),
+    Column("partner_ids", JSON, nullable=False),
+    Column("category_ids", JSON, nullable=False),
+    Column("location_ids", JSON, nullable=False),
+    Column("price_list_id", Uuid, ForeignKey("price_lists.id"), nullable=True),
+    Column("locale", String(20), nullable=True),
+    Column("buffer_stock", Quantity, nullable=False),
+    Column("conflict_policy", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("version", Integer, nullable=False),
+    # Signing secrets, encrypted at rest (store/secrets.py); the previous one keeps
+    # signing beside the new one until previous_secret_expires_at.
+    Column("secret_sealed", Text, nullable=False),
+    Column("previous_secret_sealed", Text, nullable=True),
+    Column("previous_secret_expires_at", UTCDateTime, nullable=True),
+    Column("secret_rotated_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("buffer_stock >= 0", name="buffer_not_negative"),
+)
+
+# A channel's own identifiers for hub products (its product ids, variant ids, SKUs).
+sku_mappings = Table(
+    "sku_mappings",
+    metadata,
+    Column("channel_id", Uuid, ForeignKey("channels.id"), primary_key=True),
+    Column("external_id", String(200), primary_key=True),
+    Column("product_id", Uuid, ForeignKey("products.id"), nullable=False),
+    Column("external_sku", String(200), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_sku_mappings_product", "channel_id", "product_id"),
+)
+
+# Other codes a product is known by (supplier, warehouse, marketplace), hub-wide.
+product_aliases = Table(
+    "product_aliases",
+    metadata,
+    Column("scheme", String(40), primary_key=True),
+    Column("code", String(200), primary_key=True),
+    Column("product_id", Uuid, ForeignKey("products.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)

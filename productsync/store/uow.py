@@ -28,6 +28,7 @@ from productsync.store.repositories.catalog import (
     PartnerRepository,
     ProductRepository,
 )
+from productsync.store.repositories.channels import ChannelRepository, MappingRepository
 from productsync.store.repositories.log import (
     AuditRepository,
     IdempotencyRepository,
@@ -36,6 +37,7 @@ from productsync.store.repositories.log import (
 )
 from productsync.store.repositories.pricing import PriceRepository
 from productsync.store.repositories.stock import StockRepository
+from productsync.store.secrets import SecretBox
 
 T = TypeVar("T")
 
@@ -55,6 +57,8 @@ class UnitOfWork:
     outbox: OutboxRepository
     idempotency: IdempotencyRepository
     journal: JournalRepository
+    channels: ChannelRepository
+    mappings: MappingRepository
 
     def __init__(self, db: Database, *, readonly: bool = False, request_id: str | None = None) -> None:
         self.db = db
@@ -91,7 +95,16 @@ class UnitOfWork:
         self.outbox = OutboxRepository(conn)
         self.idempotency = IdempotencyRepository(conn)
         self.journal = JournalRepository(conn)
+        self.channels = ChannelRepository(conn)
+        self.mappings = MappingRepository(conn)
         return self
+
+    @property
+    def secrets(self) -> SecretBox:
+        """The box that seals secrets the hub must use again (set up by bootstrap)."""
+        if self.db.secret_box is None:
+            raise RuntimeError("no secret box configured for this database")
+        return self.db.secret_box
 
     async def ping(self) -> None:
         """A trivial round trip, for health checks."""
@@ -119,11 +132,22 @@ class UnitOfWork:
                 self._lock = None
 
 
+def _sqlstate(exc: DBAPIError) -> str | None:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return str(code) if code else None
+
+
+def is_data_exception(exc: DBAPIError) -> bool:
+    """SQLSTATE class 22 ("data exception": NUL in text, out-of-range number): the
+    value came from the client, whatever exception class the driver chose for it."""
+    return isinstance(exc, DataError) or (_sqlstate(exc) or "").startswith("22")
+
+
 def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, IntegrityError):
         return False
     if isinstance(exc, DBAPIError):
-        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        code = _sqlstate(exc)
         if code in _RETRYABLE_PG:
             return True
         if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
@@ -155,11 +179,14 @@ async def transaction(
                 code=ErrorCode.DUPLICATE,
                 concurrent=True,
             ) from exc
-        except DataError as exc:
-            # Input the rules let through but the database cannot store (a NUL byte in
-            # text, a number out of range): the client's fault, so a 4xx, not a 500.
-            raise InvalidInput("a value cannot be stored (out of range or not representable)") from exc
+        except UnicodeEncodeError as exc:
+            # Lone surrogates survive JSON decoding but no driver can encode them.
+            raise InvalidInput("text contains characters that cannot be stored") from exc
         except DBAPIError as exc:
+            if is_data_exception(exc):
+                # Input the rules let through but the database cannot store (a NUL byte
+                # in text, a number out of range): the client's fault, so a 4xx.
+                raise InvalidInput("a value cannot be stored (out of range or not representable)") from exc
             if attempt == MAX_ATTEMPTS or not is_retryable(exc):
                 raise
             await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))

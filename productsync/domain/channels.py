@@ -1,0 +1,218 @@
+"""Channels: where the hub's changes go and where sales and edits come back from.
+
+A channel belongs to a partner (or to the hub, for admins) and sees a slice of the
+catalog: the products of the partners it names (each readable by its owner) in
+the categories it names (none named: all), with stock counted over its locations
+minus its buffer, priced from its price list, texts in its locale.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+from productsync.domain.errors import ErrorCode, InvalidInput
+from productsync.domain.quantities import BaseUnit, to_quantity
+
+
+class ChannelKind(StrEnum):
+    WEBHOOK = "webhook"
+    RABBITMQ = "rabbitmq"
+    SSE = "sse"
+    SHOPIFY = "shopify"
+    WOOCOMMERCE = "woocommerce"
+    FILE_FEED = "file_feed"
+
+    @property
+    def needs_url(self) -> bool:
+        return self in (ChannelKind.WEBHOOK, ChannelKind.SHOPIFY, ChannelKind.WOOCOMMERCE)
+
+
+class ConflictPolicy(StrEnum):
+    MASTER_WINS = "master_wins"
+    LAST_WRITE_WINS = "last_write_wins"
+    REJECT_STALE = "reject_stale"
+    MERGE = "merge"
+    MANUAL_REVIEW = "manual_review"
+
+
+class ChannelStatus(StrEnum):
+    ENABLED = "enabled"
+    PAUSED = "paused"
+    DISABLED = "disabled"
+
+
+SECRET_PREFIX = "whsec_"
+DEFAULT_ROTATION_GRACE = timedelta(hours=24)
+
+
+def new_signing_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` + base64 of 24 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: uuid.UUID
+    name: str
+    kind: ChannelKind
+    owner_partner_id: uuid.UUID | None
+    url: str | None
+    config: dict[str, Any]
+    partner_ids: tuple[uuid.UUID, ...]
+    category_ids: tuple[uuid.UUID, ...]
+    location_ids: tuple[uuid.UUID, ...]
+    price_list_id: uuid.UUID | None
+    locale: str | None
+    buffer_stock: Decimal
+    conflict_policy: ConflictPolicy
+    status: ChannelStatus
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    secret_rotated_at: datetime | None = None
+    previous_secret_expires_at: datetime | None = None
+
+    def sees(self, *, owner_partner_id: uuid.UUID, category_id: uuid.UUID) -> bool:
+        """Whether a product with this owner and category belongs to the channel's slice."""
+        if self.partner_ids and owner_partner_id not in self.partner_ids:
+            return False
+        return not self.category_ids or category_id in self.category_ids
+
+    def available_to_sell(self, available_at_locations: Decimal) -> Decimal:
+        """What the channel may sell: its locations' availability minus its buffer, never below zero."""
+        return max(Decimal(0), available_at_locations - self.buffer_stock)
+
+
+def check_url(kind: ChannelKind, url: str | None) -> str | None:
+    """Kinds that push over HTTP need an absolute http(s) URL without credentials in it.
+    Where it may point (loopback, link-local) is decided at delivery time, when the
+    name is resolved, since a name can change what it resolves to."""
+    if url is None:
+        if kind.needs_url:
+            raise InvalidInput(f"a {kind.value} channel needs a url", field="url")
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput("url must be an absolute http(s) URL", field="url")
+    if parts.username or parts.password:
+        raise InvalidInput("url must not carry credentials; the channel secret signs requests", field="url")
+    return url
+
+
+def check_buffer(buffer_stock: Decimal) -> Decimal:
+    """Held-back stock: a non-negative quantity within what the hub can store."""
+    quantity = to_quantity(buffer_stock, unit=BaseUnit.GRAM, field="buffer_stock")  # fractions allowed
+    if quantity < 0:
+        raise InvalidInput(
+            "buffer_stock must be a non-negative quantity",
+            code=ErrorCode.INVALID_QUANTITY,
+            field="buffer_stock",
+        )
+    return quantity
+
+
+@dataclass(frozen=True)
+class NewChannel:
+    name: str
+    kind: ChannelKind
+    owner_partner_id: uuid.UUID | None
+    url: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    partner_ids: tuple[uuid.UUID, ...] = ()
+    category_ids: tuple[uuid.UUID, ...] = ()
+    location_ids: tuple[uuid.UUID, ...] = ()
+    price_list_id: uuid.UUID | None = None
+    locale: str | None = None
+    buffer_stock: Decimal = Decimal(0)
+    conflict_policy: ConflictPolicy = ConflictPolicy.MASTER_WINS
+
+
+def create_channel(new: NewChannel, *, now: datetime) -> Channel:
+    name = new.name.strip()
+    if not name:
+        raise InvalidInput("name must not be empty", field="name")
+    return Channel(
+        id=uuid.uuid4(),
+        name=name,
+        kind=new.kind,
+        owner_partner_id=new.owner_partner_id,
+        url=check_url(new.kind, new.url),
+        config=new.config,
+        partner_ids=tuple(dict.fromkeys(new.partner_ids)),
+        category_ids=tuple(dict.fromkeys(new.category_ids)),
+        location_ids=tuple(dict.fromkeys(new.location_ids)),
+        price_list_id=new.price_list_id,
+        locale=new.locale,
+        buffer_stock=check_buffer(new.buffer_stock),
+        conflict_policy=new.conflict_policy,
+        status=ChannelStatus.ENABLED,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+CHANNEL_PATCHABLE = frozenset(
+    {
+        "name",
+        "url",
+        "config",
+        "partner_ids",
+        "category_ids",
+        "location_ids",
+        "price_list_id",
+        "locale",
+        "buffer_stock",
+        "conflict_policy",
+        "status",
+    }
+)
+
+
+_NULLABLE = frozenset({"url", "price_list_id", "locale"})
+
+
+def patch_channel(channel: Channel, changes: dict[str, Any], *, now: datetime) -> Channel:
+    """Kind and owner are identity; everything else may change."""
+    unknown = set(changes) - CHANNEL_PATCHABLE
+    if unknown:
+        raise InvalidInput(f"fields {sorted(unknown)} cannot be changed", fields=sorted(unknown))
+    values = dict(changes)
+    nulls = sorted(k for k, v in values.items() if v is None and k not in _NULLABLE)
+    if nulls:
+        raise InvalidInput(f"{nulls[0]} cannot be null", fields=nulls)
+    if "name" in values:
+        values["name"] = str(values["name"]).strip()
+        if not values["name"]:
+            raise InvalidInput("name must not be empty", field="name")
+    if "url" in values:
+        values["url"] = check_url(channel.kind, values["url"])
+    if "buffer_stock" in values:
+        values["buffer_stock"] = check_buffer(Decimal(values["buffer_stock"]))
+    for key in ("partner_ids", "category_ids", "location_ids"):
+        if key in values:
+            values[key] = tuple(dict.fromkeys(values[key]))
+    if "conflict_policy" in values:
+        values["conflict_policy"] = ConflictPolicy(values["conflict_policy"])
+    if "status" in values:
+        values["status"] = ChannelStatus(values["status"])
+    updated = replace(channel, **values)
+    if updated == channel:
+        return channel
+    return replace(updated, version=channel.version + 1, updated_at=now)
+
+
+def rotation_grace(grace: timedelta | None) -> timedelta:
+    """How long the old secret keeps signing beside the new one (receivers accept either)."""
+    grace = DEFAULT_ROTATION_GRACE if grace is None else grace
+    if grace < timedelta(0) or grace > timedelta(days=30):
+        raise InvalidInput("grace period must be between 0 and 30 days", field="grace_seconds")
+    return grace

@@ -1,0 +1,186 @@
+"""Channels (with sealed signing secrets) and their SKU mappings."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Row
+
+from productsync.domain.channels import Channel, ChannelKind, ChannelStatus, ConflictPolicy
+from productsync.store.repositories.base import Repository
+from productsync.store.tables import channels, product_aliases, products, sku_mappings
+
+
+def _ids(raw: list[str]) -> tuple[uuid.UUID, ...]:
+    return tuple(uuid.UUID(x) for x in raw)
+
+
+def _channel(row: Row[Any]) -> Channel:
+    return Channel(
+        id=row.id,
+        name=row.name,
+        kind=ChannelKind(row.kind),
+        owner_partner_id=row.owner_partner_id,
+        url=row.url,
+        config=row.config,
+        partner_ids=_ids(row.partner_ids),
+        category_ids=_ids(row.category_ids),
+        location_ids=_ids(row.location_ids),
+        price_list_id=row.price_list_id,
+        locale=row.locale,
+        buffer_stock=row.buffer_stock,
+        conflict_policy=ConflictPolicy(row.conflict_policy),
+        status=ChannelStatus(row.status),
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        secret_rotated_at=row.secret_rotated_at,
+        previous_secret_expires_at=row.previous_secret_expires_at,
+    )
+
+
+def _values(c: Channel) -> dict[str, Any]:
+    return {
+        "name": c.name,
+        "url": c.url,
+        "config": c.config,
+        "partner_ids": [str(x) for x in c.partner_ids],
+        "category_ids": [str(x) for x in c.category_ids],
+        "location_ids": [str(x) for x in c.location_ids],
+        "price_list_id": c.price_list_id,
+        "locale": c.locale,
+        "buffer_stock": c.buffer_stock,
+        "conflict_policy": c.conflict_policy.value,
+        "status": c.status.value,
+        "version": c.version,
+        "updated_at": c.updated_at,
+    }
+
+
+class ChannelRepository(Repository):
+    async def add(self, channel: Channel, secret_sealed: str) -> None:
+        await self.conn.execute(
+            insert(channels).values(
+                id=channel.id,
+                kind=channel.kind.value,
+                owner_partner_id=channel.owner_partner_id,
+                created_at=channel.created_at,
+                secret_sealed=secret_sealed,
+                **_values(channel),
+            )
+        )
+
+    async def get(self, channel_id: uuid.UUID, *, for_update: bool = False) -> Channel | None:
+        stmt = select(channels).where(channels.c.id == channel_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).first()
+        return _channel(row) if row else None
+
+    async def find(self, owners: set[uuid.UUID] | None) -> list[Channel]:
+        stmt = select(channels).order_by(channels.c.name, channels.c.id)
+        if owners is not None:
+            stmt = stmt.where(channels.c.owner_partner_id.in_(owners))
+        return [_channel(r) for r in await self.conn.execute(stmt)]
+
+    async def update(self, channel: Channel) -> None:
+        await self.conn.execute(
+            update(channels).where(channels.c.id == channel.id).values(**_values(channel))
+        )
+
+    async def sealed_secrets(self, channel_id: uuid.UUID) -> tuple[str, str | None, datetime | None]:
+        row = (
+            await self.conn.execute(
+                select(
+                    channels.c.secret_sealed,
+                    channels.c.previous_secret_sealed,
+                    channels.c.previous_secret_expires_at,
+                ).where(channels.c.id == channel_id)
+            )
+        ).one()
+        return row.secret_sealed, row.previous_secret_sealed, row.previous_secret_expires_at
+
+    async def rotate_secret(
+        self,
+        channel_id: uuid.UUID,
+        new_sealed: str,
+        previous_sealed: str | None,
+        previous_until: datetime | None,
+        now: datetime,
+    ) -> None:
+        await self.conn.execute(
+            update(channels)
+            .where(channels.c.id == channel_id)
+            .values(
+                secret_sealed=new_sealed,
+                previous_secret_sealed=previous_sealed,
+                previous_secret_expires_at=previous_until,
+                secret_rotated_at=now,
+            )
+        )
+
+
+class MappingRepository(Repository):
+    async def upsert(self, channel_id: uuid.UUID, rows: list[dict[str, Any]], now: datetime) -> None:
+        """Insert or replace mappings by (channel, external id): a re-sent bulk file is harmless."""
+        if not rows:
+            return
+        await self.conn.execute(
+            delete(sku_mappings).where(
+                sku_mappings.c.channel_id == channel_id,
+                sku_mappings.c.external_id.in_([r["external_id"] for r in rows]),
+            )
+        )
+        await self.conn.execute(
+            insert(sku_mappings),
+            [{**r, "channel_id": channel_id, "updated_at": now} for r in rows],
+        )
+
+    async def find(self, channel_id: uuid.UUID, *, after: str = "", limit: int = 500) -> list[Row[Any]]:
+        stmt = (
+            select(sku_mappings, products.c.sku)
+            .join(products, products.c.id == sku_mappings.c.product_id)
+            .where(sku_mappings.c.channel_id == channel_id, sku_mappings.c.external_id > after)
+            .order_by(sku_mappings.c.external_id)
+            .limit(limit)
+        )
+        return list(await self.conn.execute(stmt))
+
+    async def product_for(self, channel_id: uuid.UUID, external_id: str) -> uuid.UUID | None:
+        stmt = select(sku_mappings.c.product_id).where(
+            sku_mappings.c.channel_id == channel_id, sku_mappings.c.external_id == external_id
+        )
+        return (await self.conn.execute(stmt)).scalar_one_or_none()
+
+    async def remove(self, channel_id: uuid.UUID, external_id: str) -> bool:
+        result = await self.conn.execute(
+            delete(sku_mappings).where(
+                sku_mappings.c.channel_id == channel_id, sku_mappings.c.external_id == external_id
+            )
+        )
+        return bool(result.rowcount)
+
+    async def add_alias(self, scheme: str, code: str, product_id: uuid.UUID, now: datetime) -> bool:
+        result = await self.conn.execute(
+            self.insert_ignore(
+                product_aliases, {"scheme": scheme, "code": code, "product_id": product_id, "created_at": now}
+            )
+        )
+        return bool(result.rowcount)
+
+    async def alias_owner(self, scheme: str, code: str) -> uuid.UUID | None:
+        stmt = select(product_aliases.c.product_id).where(
+            product_aliases.c.scheme == scheme, product_aliases.c.code == code
+        )
+        return (await self.conn.execute(stmt)).scalar_one_or_none()
+
+    async def aliases_of(self, product_id: uuid.UUID) -> list[tuple[str, str]]:
+        stmt = (
+            select(product_aliases.c.scheme, product_aliases.c.code)
+            .where(product_aliases.c.product_id == product_id)
+            .order_by(product_aliases.c.scheme, product_aliases.c.code)
+        )
+        return [(r.scheme, r.code) for r in await self.conn.execute(stmt)]
