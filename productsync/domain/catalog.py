@@ -219,6 +219,12 @@ def patch_product(product: Product, changes: dict[str, Any], category: Category,
         raise InvalidInput(f"fields {sorted(unknown)} cannot be changed", fields=sorted(unknown))
     if product.status is ProductStatus.ARCHIVED:
         raise Conflict(f"product {product.sku} is archived", code=ErrorCode.ARCHIVED)
+    changes = dict(changes)
+    if "description" in changes and changes["description"] is None:
+        changes["description"] = ""  # clearing a description means an empty one
+    nulls = sorted(k for k, v in changes.items() if v is None)
+    if nulls:
+        raise InvalidInput(f"{nulls[0]} cannot be null", fields=nulls)
     values: dict[str, Any] = {}
     if "name" in changes:
         name = str(changes["name"]).strip()

@@ -97,3 +97,11 @@ def test_the_base_unit_cannot_change_once_stock_may_be_counted_in_it() -> None:
     p = rules.create_product(polish(), CATS["cosmetics"], now=NOW)
     with pytest.raises(InvalidInput, match="cannot be changed"):
         rules.patch_product(p, {"base_unit": "ml"}, CATS["cosmetics"], now=NOW)
+
+
+def test_a_patch_may_clear_the_description_but_not_null_required_fields() -> None:
+    p = rules.create_product(polish(description="shiny"), CATS["cosmetics"], now=NOW)
+    assert rules.patch_product(p, {"description": None}, CATS["cosmetics"], now=NOW).description == ""
+    for field in ("name", "attributes", "barcodes", "tax_class", "texts"):
+        with pytest.raises(InvalidInput, match="cannot be null"):
+            rules.patch_product(p, {field: None}, CATS["cosmetics"], now=NOW)

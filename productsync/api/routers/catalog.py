@@ -215,11 +215,6 @@ async def update_product(
         changes["texts"] = {
             k: {f: x for f, x in v.items() if x is not None} for k, v in changes["texts"].items()
         }
-    if "description" in changes and changes["description"] is None:
-        changes["description"] = ""
-    nulls = [k for k, v in changes.items() if v is None]
-    if nulls:
-        raise ApiProblem(422, "validation-failed", f"{nulls[0]} cannot be null", fields=nulls)
     expected = parse_if_match(if_match)
 
     async def use_case(uow: UnitOfWork) -> Product:
