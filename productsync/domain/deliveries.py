@@ -1,0 +1,121 @@
+"""Delivery rules: the retry schedule, when a channel is given up on, and coalescing.
+
+Retry schedule (attempt n fails → next attempt after the n-th delay, ±20 % jitter so a
+recovering receiver is not hit by every queued delivery in the same second):
+
+    30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h, 24 h, 24 h, 24 h
+
+That is 11 retries over about 3 days 4 hours; after the last one the delivery is dead
+(listed and replayable). A receiver's ``Retry-After`` is honoured when it asks for longer.
+A channel failing continuously for 3 days is disabled; ``410 Gone`` disables it at once.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+SCHEDULE: tuple[timedelta, ...] = (
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(minutes=30),
+    timedelta(hours=1),
+    timedelta(hours=3),
+    timedelta(hours=6),
+    timedelta(hours=12),
+    timedelta(hours=24),
+    timedelta(hours=24),
+    timedelta(hours=24),
+)
+MAX_ATTEMPTS = len(SCHEDULE) + 1
+DISABLE_AFTER = timedelta(days=3)
+MAX_RETRY_AFTER = timedelta(hours=24)
+JITTER = 0.2
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    DELIVERED = "delivered"
+    SUPERSEDED = "superseded"  # a newer state of the same thing replaced it before it went out
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class NextStep:
+    status: DeliveryStatus
+    next_attempt_at: datetime | None
+    disable_channel: bool = False
+
+
+def after_failure(
+    attempts: int,
+    now: datetime,
+    *,
+    retry_after: timedelta | None = None,
+    gone: bool = False,
+    failing_since: datetime | None = None,
+    rng: random.Random | None = None,
+) -> NextStep:
+    """What to do after the ``attempts``-th failed try of one delivery."""
+    if gone:
+        return NextStep(DeliveryStatus.DEAD, None, disable_channel=True)
+    disable = failing_since is not None and now - failing_since >= DISABLE_AFTER
+    if attempts >= MAX_ATTEMPTS:
+        return NextStep(DeliveryStatus.DEAD, None, disable_channel=disable)
+    base = SCHEDULE[attempts - 1]
+    spread = (rng or random).uniform(1 - JITTER, 1 + JITTER)
+    delay = base * spread
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return NextStep(DeliveryStatus.PENDING, now + delay, disable_channel=disable)
+
+
+def parse_retry_after(header: str | None, now: datetime) -> timedelta | None:
+    """``Retry-After`` as seconds or an HTTP date; anything unreadable is ignored."""
+    if not header:
+        return None
+    header = header.strip()
+    if header.isdigit():
+        return timedelta(seconds=int(header))
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(timedelta(0), when - now)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A delivery waiting for a channel, as far as coalescing cares."""
+
+    seq: int
+    channel_id: object
+    product_id: object
+    event_type: str
+
+
+def superseded(queue: list[Queued]) -> set[int]:
+    """Sequence numbers that a newer queued delivery of the same (channel, product, type)
+    makes pointless. Safe because every event carries the full state and its version:
+    delivering only the newest state is what a receiver keeping the highest version ends
+    up with anyway, and order per (channel, product) is kept because the survivor is the
+    latest. Events without a product (none today) are never coalesced."""
+    newest: dict[tuple[object, object, str], int] = {}
+    for q in queue:
+        if q.product_id is None:
+            continue
+        key = (q.channel_id, q.product_id, q.event_type)
+        newest[key] = max(newest.get(key, q.seq), q.seq)
+    return {
+        q.seq
+        for q in queue
+        if q.product_id is not None and q.seq < newest[(q.channel_id, q.product_id, q.event_type)]
+    }
