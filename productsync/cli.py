@@ -75,6 +75,23 @@ def serve(
     )
 
 
+@app.command()
+def worker() -> None:
+    """Run the dispatcher alone (scaled out: several workers share the work on PostgreSQL)."""
+    from productsync.bootstrap import start_hub
+    from productsync.sync.dispatcher import run
+
+    async def main() -> None:
+        hub = await start_hub(Settings())
+        try:
+            await run(hub)
+        finally:
+            await hub.close()
+
+    console.print("productsync worker: dispatching outbox events to channels (Ctrl-C stops)")
+    asyncio.run(main())
+
+
 @keys_app.command("create")
 def keys_create(
     admin: Annotated[bool, typer.Option("--admin", help="An admin key (all partners, all scopes).")] = False,

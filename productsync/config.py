@@ -21,3 +21,10 @@ class Settings(BaseSettings):
     # Fernet key that seals channel signing secrets at rest. Empty: an embedded hub
     # keeps a generated key file beside its database (see store/secrets.py).
     secret_key: str = ""
+    # The dispatcher runs inside `serve` unless turned off (then run `productsync worker`).
+    embedded_dispatcher: bool = True
+    webhook_timeout_seconds: float = 10.0
+    # Delivery targets are checked after name resolution: loopback, link-local and
+    # private addresses are refused unless allowed here (tests allow loopback).
+    webhook_allow_loopback: bool = False
+    webhook_allow_private: bool = False

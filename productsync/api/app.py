@@ -14,6 +14,7 @@ from productsync.api.deps import AuthCache, JsonOnlyMiddleware, RequestIdMiddlew
 from productsync.api.routers import catalog, channels, logs, prices, stock
 from productsync.bootstrap import housekeeping, start_hub
 from productsync.config import Settings
+from productsync.sync import dispatcher
 
 DESCRIPTION = """
 One source of truth for catalog, stock and prices, shared by partners and synced to channels.
@@ -31,13 +32,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = await start_hub(settings)
         app.state.hub = hub
-        chores = asyncio.create_task(housekeeping(hub))
+        tasks = [asyncio.create_task(housekeeping(hub))]
+        if settings.embedded_dispatcher:
+            tasks.append(asyncio.create_task(dispatcher.run(hub)))
         try:
             yield
         finally:
-            chores.cancel()
-            with suppress(asyncio.CancelledError):
-                await chores
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError):
+                    await task
             await hub.close()
 
     app = FastAPI(

@@ -86,6 +86,32 @@ class Channel:
             return False
         return not self.category_ids or category_id in self.category_ids
 
+    def routes(
+        self,
+        *,
+        event_type: str,
+        data: dict[str, Any],
+        owner_partner_id: uuid.UUID | None,
+        category_id: uuid.UUID | None,
+        origin: str,
+    ) -> bool:
+        """Whether an event is news for this channel: it is enabled, the product is in its
+        slice, a stock change is at one of its locations, a price change is on its list, and
+        the change did not come from this very channel (no sync loops)."""
+        if self.status is not ChannelStatus.ENABLED or origin == f"channel:{self.id}":
+            return False
+        if owner_partner_id is None or category_id is None:
+            return False
+        if not self.sees(owner_partner_id=owner_partner_id, category_id=category_id):
+            return False
+        if event_type.endswith("stock.changed") and self.location_ids:
+            level = data.get("level")
+            location = level.get("location_id") if isinstance(level, dict) else None
+            return location in {str(x) for x in self.location_ids}
+        if event_type.endswith("price.changed"):
+            return self.price_list_id is not None and data.get("price_list_id") == str(self.price_list_id)
+        return True
+
     def available_to_sell(self, available_at_locations: Decimal) -> Decimal:
         """What the channel may sell: its locations' availability minus its buffer, never below zero."""
         return max(Decimal(0), available_at_locations - self.buffer_stock)

@@ -98,24 +98,36 @@ class Queued:
 
     seq: int
     channel_id: object
-    product_id: object
-    event_type: str
+    aggregate: str | None  # what the event's state is the state of (see ``aggregate_key``)
+
+
+def aggregate_key(event_type: str, data: dict[str, object], product_id: object) -> str | None:
+    """The thing an event carries the full state of: a product, one stock level
+    (product at a location), or one product's prices on one list. Two events with the
+    same key and channel are successive states of one thing."""
+    if product_id is None:
+        return None
+    if event_type.endswith("stock.changed"):
+        level = data.get("level")
+        location = level.get("location_id") if isinstance(level, dict) else None
+        return f"stock:{product_id}:{location}"
+    if event_type.endswith("price.changed"):
+        return f"price:{product_id}:{data.get('price_list_id')}"
+    if event_type.startswith("productsync.product."):
+        return f"product:{product_id}"
+    return None
 
 
 def superseded(queue: list[Queued]) -> set[int]:
-    """Sequence numbers that a newer queued delivery of the same (channel, product, type)
+    """Sequence numbers that a newer queued delivery of the same thing to the same channel
     makes pointless. Safe because every event carries the full state and its version:
     delivering only the newest state is what a receiver keeping the highest version ends
-    up with anyway, and order per (channel, product) is kept because the survivor is the
-    latest. Events without a product (none today) are never coalesced."""
-    newest: dict[tuple[object, object, str], int] = {}
+    up with anyway, and order per thing is kept because the survivor is the latest.
+    Events without an aggregate are never coalesced."""
+    newest: dict[tuple[object, str], int] = {}
     for q in queue:
-        if q.product_id is None:
+        if q.aggregate is None:
             continue
-        key = (q.channel_id, q.product_id, q.event_type)
+        key = (q.channel_id, q.aggregate)
         newest[key] = max(newest.get(key, q.seq), q.seq)
-    return {
-        q.seq
-        for q in queue
-        if q.product_id is not None and q.seq < newest[(q.channel_id, q.product_id, q.event_type)]
-    }
+    return {q.seq for q in queue if q.aggregate is not None and q.seq < newest[(q.channel_id, q.aggregate)]}

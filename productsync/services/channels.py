@@ -46,13 +46,13 @@ async def _check_references(
     def visible(partner: uuid.UUID | None) -> bool:
         return readable is None or partner is None or partner in readable
 
-    for pid in values.get("partner_ids", ()):
+    for pid in values.get("partner_ids") or ():
         if await uow.partners.get(pid) is None or not visible(pid):
             raise NotFound("partner", pid)
-    for cid in values.get("category_ids", ()):
+    for cid in values.get("category_ids") or ():
         if await uow.categories.get(cid) is None:
             raise NotFound("category", cid)
-    for lid in values.get("location_ids", ()):
+    for lid in values.get("location_ids") or ():
         location = await uow.locations.get(lid)
         if location is None or not visible(location.owner_partner_id):
             raise NotFound("location", lid)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     Uuid,
     text,
 )
@@ -269,6 +270,8 @@ channels = Table(
     Column("previous_secret_sealed", Text, nullable=True),
     Column("previous_secret_expires_at", UTCDateTime, nullable=True),
     Column("secret_rotated_at", UTCDateTime, nullable=True),
+    Column("last_success_at", UTCDateTime, nullable=True),
+    Column("failing_since", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     CheckConstraint("buffer_stock >= 0", name="buffer_not_negative"),
@@ -294,4 +297,37 @@ product_aliases = Table(
     Column("code", String(200), primary_key=True),
     Column("product_id", Uuid, ForeignKey("products.id"), nullable=False, index=True),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One row per (event, channel): the unit of retry, ordering and observability.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("event_id", Uuid, nullable=False),
+    Column("channel_id", Uuid, ForeignKey("channels.id"), nullable=False),
+    Column("aggregate", String(120), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime, nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("event_time", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("latency_ms", Integer, nullable=True),
+    UniqueConstraint("event_id", "channel_id", name="uq_deliveries_event_channel"),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_channel_aggregate", "channel_id", "aggregate", "event_seq"),
+)
+
+# How far the fan-out has read the outbox (one row per dispatcher role).
+dispatcher_cursors = Table(
+    "dispatcher_cursors",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -29,6 +29,7 @@ from productsync.store.repositories.catalog import (
     ProductRepository,
 )
 from productsync.store.repositories.channels import ChannelRepository, MappingRepository
+from productsync.store.repositories.deliveries import DeliveryRepository
 from productsync.store.repositories.log import (
     AuditRepository,
     IdempotencyRepository,
@@ -59,6 +60,7 @@ class UnitOfWork:
     journal: JournalRepository
     channels: ChannelRepository
     mappings: MappingRepository
+    deliveries: DeliveryRepository
 
     def __init__(self, db: Database, *, readonly: bool = False, request_id: str | None = None) -> None:
         self.db = db
@@ -97,6 +99,7 @@ class UnitOfWork:
         self.journal = JournalRepository(conn)
         self.channels = ChannelRepository(conn)
         self.mappings = MappingRepository(conn)
+        self.deliveries = DeliveryRepository(conn)
         return self
 
     @property

@@ -183,3 +183,16 @@ async def test_mappings_are_all_or_nothing_and_resolve_external_ids(database, wo
     )
     rows = await transaction(database, lambda uow: uow.mappings.find(channel.id), readonly=True)
     assert [(r.external_id, r.external_sku) for r in rows] == [(ext, "EXT-2")]
+
+
+async def test_nulls_in_an_edit_are_refused_before_anything_is_looked_up(database, world) -> None:
+    actor = _admin_of(world, world.a)
+    channel, _ = await transaction(database, lambda uow: channels.create_channel(uow, actor, _new(world)))
+    for field in ("category_ids", "partner_ids", "location_ids", "status"):
+        with pytest.raises(InvalidInput, match="cannot be null"):
+            await transaction(
+                database,
+                lambda uow, f=field: channels.update_channel(
+                    uow, actor, channel.id, {f: None}, expected_version=None
+                ),
+            )

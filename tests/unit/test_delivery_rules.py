@@ -10,6 +10,7 @@ from productsync.domain.deliveries import (
     DeliveryStatus,
     Queued,
     after_failure,
+    aggregate_key,
     parse_retry_after,
     superseded,
 )
@@ -67,13 +68,27 @@ def test_retry_after_reads_seconds_and_http_dates(header: str | None, expected: 
 
 def test_only_older_states_of_the_same_thing_are_superseded() -> None:
     queue = [
-        Queued(1, "ch1", "p1", "stock"),
-        Queued(2, "ch1", "p1", "price"),
-        Queued(3, "ch1", "p1", "stock"),
-        Queued(4, "ch2", "p1", "stock"),
-        Queued(5, "ch1", "p2", "stock"),
-        Queued(6, "ch1", "p1", "stock"),
-        Queued(7, "ch1", None, "stock"),
-        Queued(8, "ch1", None, "stock"),
+        Queued(1, "ch1", "stock:p1:L1"),
+        Queued(2, "ch1", "price:p1:list"),
+        Queued(3, "ch1", "stock:p1:L1"),
+        Queued(4, "ch2", "stock:p1:L1"),
+        Queued(5, "ch1", "stock:p1:L2"),
+        Queued(6, "ch1", "stock:p1:L1"),
+        Queued(7, "ch1", None),
+        Queued(8, "ch1", None),
     ]
     assert superseded(queue) == {1, 3}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data", "key"),
+    [
+        ("productsync.stock.changed", {"level": {"location_id": "L"}}, "stock:P:L"),
+        ("productsync.price.changed", {"price_list_id": "PL"}, "price:P:PL"),
+        ("productsync.product.updated", {}, "product:P"),
+        ("productsync.product.archived", {}, "product:P"),
+    ],
+)
+def test_the_aggregate_key_separates_levels_and_price_lists(event_type: str, data: dict, key: str) -> None:
+    assert aggregate_key(event_type, data, "P") == key
+    assert aggregate_key(event_type, data, None) is None

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from productsync.api.commands import Reply, execute
 from productsync.api.deps import ActorDep, HubDep
@@ -24,7 +24,8 @@ from productsync.api.schemas import (
     RotateOut,
 )
 from productsync.domain.channels import Channel, NewChannel
-from productsync.services import channels
+from productsync.domain.deliveries import DeliveryStatus
+from productsync.services import channels, dispatch
 from productsync.services.channels import MappingIn
 from productsync.store.uow import UnitOfWork, transaction
 
@@ -163,3 +164,61 @@ async def list_mappings(
 async def remove_mapping(channel_id: uuid.UUID, external_id: str, hub: HubDep, actor: ActorDep) -> Response:
     await transaction(hub.db, lambda uow: channels.remove_mapping(uow, actor, channel_id, external_id))
     return Response(status_code=204)
+
+
+@router.get("/channels/{channel_id}/deliveries")
+async def list_deliveries(
+    channel_id: uuid.UUID,
+    hub: HubDep,
+    actor: ActorDep,
+    status: Annotated[
+        DeliveryStatus | None, Query(description="e.g. `dead` for the dead-letter list")
+    ] = None,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, object]:
+    rows = await transaction(
+        hub.db,
+        lambda uow: dispatch.list_deliveries(
+            uow, actor, channel_id, status=status.value if status else None, after_id=after, limit=limit
+        ),
+        readonly=True,
+    )
+    items = [
+        {
+            "id": r.id,
+            "event_id": str(r.event_id),
+            "event_seq": r.event_seq,
+            "status": r.status,
+            "attempts": r.attempts,
+            "next_attempt_at": r.next_attempt_at.isoformat(),
+            "last_error": r.last_error,
+            "last_status_code": r.last_status_code,
+            "delivered_at": r.delivered_at.isoformat() if r.delivered_at else None,
+            "latency_ms": r.latency_ms,
+        }
+        for r in rows
+    ]
+    return {"items": items, "next_cursor": str(rows[-1].id) if len(rows) == limit else None}
+
+
+@router.post("/deliveries/{delivery_id}/replay")
+async def replay_delivery(
+    delivery_id: Annotated[int, Path(ge=1, le=2**62)], request: Request, hub: HubDep, actor: ActorDep
+) -> Response:
+    """Queue a dead delivery again (the event carries the full state, so a late copy is safe)."""
+
+    async def use_case(uow: UnitOfWork) -> int:
+        return await dispatch.replay_delivery(uow, actor, delivery_id)
+
+    return await execute(request, hub, actor, use_case, lambda n: Reply({"requeued": n}))
+
+
+@router.post("/channels/{channel_id}/deliveries/replay")
+async def replay_dead(channel_id: uuid.UUID, request: Request, hub: HubDep, actor: ActorDep) -> Response:
+    """Queue every dead delivery of the channel again."""
+
+    async def use_case(uow: UnitOfWork) -> int:
+        return await dispatch.replay_dead(uow, actor, channel_id)
+
+    return await execute(request, hub, actor, use_case, lambda n: Reply({"requeued": n}))

@@ -196,6 +196,17 @@ class ProductRepository(Repository):
         row = (await self.conn.execute(_PRODUCT_BY_SKU, {"b_sku": sku})).first()
         return _product(row) if row else None
 
+    async def owners_and_categories(
+        self, ids: set[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID]]:
+        """Owner and category per product, for routing events (one query per batch)."""
+        if not ids:
+            return {}
+        stmt = select(products.c.id, products.c.owner_partner_id, products.c.category_id).where(
+            products.c.id.in_(ids)
+        )
+        return {r.id: (r.owner_partner_id, r.category_id) for r in await self.conn.execute(stmt)}
+
     async def with_location(
         self, location_id: uuid.UUID, *, product_id: uuid.UUID | None = None, sku: str | None = None
     ) -> tuple[Product, Location] | None:

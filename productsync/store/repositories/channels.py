@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.channels import Channel, ChannelKind, ChannelStatus, ConflictPolicy
@@ -102,6 +102,31 @@ class ChannelRepository(Repository):
             )
         ).one()
         return row.secret_sealed, row.previous_secret_sealed, row.previous_secret_expires_at
+
+    async def set_health(
+        self,
+        channel_id: uuid.UUID,
+        *,
+        success_at: datetime | None = None,
+        failing_since: datetime | None = None,
+        clear_failing: bool = False,
+        disable: bool = False,
+    ) -> None:
+        values: dict[str, Any] = {}
+        if success_at is not None:
+            values["last_success_at"] = success_at
+        if clear_failing:
+            values["failing_since"] = None
+        elif failing_since is not None:
+            values["failing_since"] = func.coalesce(channels.c.failing_since, failing_since)
+        if disable:
+            values["status"] = ChannelStatus.DISABLED.value
+        if values:
+            await self.conn.execute(update(channels).where(channels.c.id == channel_id).values(**values))
+
+    async def failing_since(self, channel_id: uuid.UUID) -> datetime | None:
+        stmt = select(channels.c.failing_since).where(channels.c.id == channel_id)
+        return (await self.conn.execute(stmt)).scalar_one_or_none()
 
     async def rotate_secret(
         self,

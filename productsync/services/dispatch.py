@@ -1,0 +1,168 @@
+"""The sync engine's use cases: fan events out to channels, claim due deliveries,
+record what the channel answered, and let people list and replay deliveries."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Row
+
+from productsync.domain import deliveries as rules
+from productsync.domain.access import Actor, system_actor
+from productsync.domain.channels import Channel, ChannelKind
+from productsync.domain.deliveries import DeliveryStatus, Queued
+from productsync.domain.errors import NotFound
+from productsync.services.channels import get_channel, signing_secrets
+from productsync.services.logs import to_cloudevent
+from productsync.services.recording import record
+from productsync.store.uow import UnitOfWork
+
+FANOUT = "fanout"
+_SYSTEM = system_actor("dispatcher")
+# Kinds the dispatcher can deliver to today; other channels get no deliveries yet
+# (they would only pile up). See the README's status.
+DELIVERABLE = frozenset({ChannelKind.WEBHOOK})
+
+
+async def fan_out(uow: UnitOfWork, *, limit: int = 1000) -> int:
+    """Turn new outbox events into one delivery per interested channel; returns how many
+    events were read. The cursor moves in the same transaction, so a crash repeats a
+    batch at worst, and the (event, channel) key makes the repeat harmless."""
+    await uow.deliveries.lock_fanout()
+    await uow.outbox.sequence_pending()
+    cursor = await uow.deliveries.cursor(FANOUT, uow.now)
+    events = await uow.outbox.after(cursor, partners=None, limit=limit)
+    if not events:
+        return 0
+    channels = [c for c in await uow.channels.find(None) if c.kind in DELIVERABLE]
+    products = await uow.products.owners_and_categories({e.product_id for e in events if e.product_id})
+    rows: list[dict[str, Any]] = []
+    for e in events:
+        owner, category = products.get(e.product_id, (None, None))
+        for channel in channels:
+            if channel.routes(
+                event_type=e.type, data=e.data, owner_partner_id=owner, category_id=category, origin=e.origin
+            ):
+                rows.append(
+                    {
+                        "event_seq": e.seq,
+                        "event_id": e.event_id,
+                        "channel_id": channel.id,
+                        "aggregate": rules.aggregate_key(e.type, e.data, e.product_id),
+                        "status": DeliveryStatus.PENDING.value,
+                        "attempts": 0,
+                        "next_attempt_at": uow.now,
+                        "event_time": e.time,
+                        "created_at": uow.now,
+                    }
+                )
+    await uow.deliveries.add(rows)
+    await uow.deliveries.set_cursor(FANOUT, int(events[-1].seq), uow.now)
+    return len(events)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One delivery taken by a worker, with everything needed to send it."""
+
+    delivery_id: int
+    channel: Channel
+    secrets: list[str]
+    event_id: uuid.UUID
+    event: dict[str, Any]
+    event_time: datetime
+    attempts: int
+
+
+async def claim(
+    uow: UnitOfWork, *, limit: int = 50, lease: timedelta = timedelta(seconds=60)
+) -> list[Claimed]:
+    """Coalesce superseded states, then take due deliveries for ``lease``; a worker that
+    dies mid-send loses its lease and another worker takes the delivery again."""
+    waiting = await uow.deliveries.waiting()
+    stale = rules.superseded([Queued(r.event_seq, r.channel_id, r.aggregate) for r in waiting])
+    await uow.deliveries.mark_superseded([r.id for r in waiting if r.event_seq in stale], uow.now)
+    rows = await uow.deliveries.claim(uow.now, uow.now + lease, limit)
+    out: list[Claimed] = []
+    channels: dict[uuid.UUID, tuple[Channel, list[str]]] = {}
+    for r in rows:
+        if r.channel_id not in channels:
+            channel = await uow.channels.get(r.channel_id)
+            assert channel is not None
+            channels[r.channel_id] = (channel, await signing_secrets(uow, r.channel_id))
+        channel, secrets = channels[r.channel_id]
+        out.append(Claimed(r.id, channel, secrets, r.event_id, to_cloudevent(r), r.event_time, r.attempts))
+    return out
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What a connector reports about one try."""
+
+    ok: bool
+    status_code: int | None = None
+    error: str = ""
+    retry_after: timedelta | None = None
+    gone: bool = False
+
+
+async def record_attempt(uow: UnitOfWork, claimed: Claimed, attempt: Attempt) -> DeliveryStatus:
+    """Write down how a try went, schedule the next one, and keep the channel's health."""
+    if attempt.ok:
+        latency = int((uow.now - claimed.event_time).total_seconds() * 1000)
+        await uow.deliveries.delivered(
+            claimed.delivery_id, uow.now, attempt.status_code or 200, max(latency, 0)
+        )
+        await uow.channels.set_health(claimed.channel.id, success_at=uow.now, clear_failing=True)
+        return DeliveryStatus.DELIVERED
+    failing_since = await uow.channels.failing_since(claimed.channel.id)
+    step = rules.after_failure(
+        claimed.attempts,
+        uow.now,
+        retry_after=attempt.retry_after,
+        gone=attempt.gone,
+        failing_since=failing_since,
+    )
+    await uow.deliveries.failed(
+        claimed.delivery_id, step.status, step.next_attempt_at, attempt.error, attempt.status_code, uow.now
+    )
+    await uow.channels.set_health(claimed.channel.id, failing_since=uow.now, disable=step.disable_channel)
+    if step.disable_channel:
+        await record(
+            uow,
+            _SYSTEM,
+            action="channel.disabled",
+            entity_type="channel",
+            entity_id=claimed.channel.id,
+            owner=claimed.channel.owner_partner_id,
+            before=None,
+            after={
+                "reason": "410 Gone" if attempt.gone else "failing for days",
+                "last_error": attempt.error[:200],
+            },
+        )
+    return step.status
+
+
+async def list_deliveries(
+    uow: UnitOfWork, actor: Actor, channel_id: uuid.UUID, *, status: str | None, after_id: int, limit: int
+) -> list[Row[Any]]:
+    channel = await get_channel(uow, actor, channel_id)
+    return await uow.deliveries.find(channel.id, status=status, after_id=after_id, limit=limit)
+
+
+async def replay_delivery(uow: UnitOfWork, actor: Actor, delivery_id: int) -> int:
+    """Send a dead delivery again (its event carries the full state, so a late copy is safe)."""
+    row = await uow.deliveries.get(delivery_id)
+    if row is None:
+        raise NotFound("delivery", delivery_id)
+    await get_channel(uow, actor, row.channel_id)  # visibility: 404 for other partners' deliveries
+    return await uow.deliveries.requeue([delivery_id], uow.now)
+
+
+async def replay_dead(uow: UnitOfWork, actor: Actor, channel_id: uuid.UUID) -> int:
+    channel = await get_channel(uow, actor, channel_id)
+    return await uow.deliveries.requeue(await uow.deliveries.dead_ids(channel.id), uow.now)

@@ -1,0 +1,197 @@
+"""Deliveries (one per event and channel) and the fan-out cursor.
+
+Claiming follows one rule for ordering: for each (channel, aggregate) only the oldest
+waiting delivery may be taken, and only while no other delivery of that pair is in
+flight. On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED`` so
+several workers take disjoint work; on SQLite the single writer does the same job.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy.engine import Row
+
+from productsync.domain.deliveries import DeliveryStatus
+from productsync.store.repositories.base import Repository
+from productsync.store.tables import deliveries, dispatcher_cursors, outbox
+
+_D = deliveries.c
+_FANOUT_LOCK = 0x5053_4641_4E4F_5554
+_WAITING = (DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value)
+
+
+class DeliveryRepository(Repository):
+    async def lock_fanout(self) -> None:
+        """One fan-out at a time (PostgreSQL); SQLite's single writer already ensures it."""
+        if self.is_postgres:
+            await self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FANOUT_LOCK})
+
+    async def cursor(self, name: str, now: datetime) -> int:
+        await self.conn.execute(
+            self.insert_ignore(dispatcher_cursors, {"name": name, "seq": 0, "updated_at": now})
+        )
+        stmt = select(dispatcher_cursors.c.seq).where(dispatcher_cursors.c.name == name)
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def set_cursor(self, name: str, seq: int, now: datetime) -> None:
+        await self.conn.execute(
+            update(dispatcher_cursors)
+            .where(dispatcher_cursors.c.name == name)
+            .values(seq=seq, updated_at=now)
+        )
+
+    async def add(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:  # ON CONFLICT keeps a re-run fan-out from duplicating work
+            await self.conn.execute(self.insert_ignore(deliveries, row))
+
+    async def waiting(self, limit: int = 10_000) -> list[Row[Any]]:
+        stmt = (
+            select(_D.id, _D.event_seq, _D.channel_id, _D.aggregate)
+            .where(_D.status == DeliveryStatus.PENDING.value)
+            .order_by(_D.event_seq)
+            .limit(limit)
+        )
+        return list(await self.conn.execute(stmt))
+
+    async def mark_superseded(self, ids: list[int], now: datetime) -> None:
+        if ids:
+            await self.conn.execute(
+                update(deliveries)
+                .where(_D.id.in_(ids), _D.status == DeliveryStatus.PENDING.value)
+                .values(status=DeliveryStatus.SUPERSEDED.value, delivered_at=now)
+            )
+
+    async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Row[Any]]:
+        """Take due deliveries (and ones whose lease ran out), oldest first, one per
+        (channel, aggregate), none whose pair is already in flight elsewhere."""
+        due = or_(
+            and_(_D.status == DeliveryStatus.PENDING.value, _D.next_attempt_at <= now),
+            and_(_D.status == DeliveryStatus.IN_FLIGHT.value, _D.claimed_until < now),
+        )
+        stmt = select(_D.id, _D.channel_id, _D.aggregate, _D.event_seq).where(due).order_by(_D.event_seq)
+        stmt = stmt.limit(limit * 4)
+        if self.is_postgres:
+            stmt = stmt.with_for_update(skip_locked=True)
+        candidates = list(await self.conn.execute(stmt))
+        busy_stmt = select(_D.channel_id, _D.aggregate).where(
+            _D.status == DeliveryStatus.IN_FLIGHT.value, _D.claimed_until >= now
+        )
+        busy = {(r.channel_id, r.aggregate) for r in await self.conn.execute(busy_stmt)}
+        # An older delivery of the same pair still waiting (not yet due) keeps its place.
+        older_stmt = (
+            select(_D.channel_id, _D.aggregate, func.min(_D.event_seq).label("first"))
+            .where(_D.status.in_(_WAITING))
+            .group_by(_D.channel_id, _D.aggregate)
+        )
+        first = {(r.channel_id, r.aggregate): r.first for r in await self.conn.execute(older_stmt)}
+        chosen: list[int] = []
+        taken: set[tuple[Any, Any]] = set()
+        for c in candidates:
+            pair = (c.channel_id, c.aggregate)
+            ordered = c.aggregate is not None
+            if ordered and (pair in busy or pair in taken or first.get(pair, c.event_seq) < c.event_seq):
+                continue
+            chosen.append(c.id)
+            if ordered:
+                taken.add(pair)
+            if len(chosen) == limit:
+                break
+        if not chosen:
+            return []
+        await self.conn.execute(
+            update(deliveries)
+            .where(_D.id.in_(chosen))
+            .values(
+                status=DeliveryStatus.IN_FLIGHT.value, claimed_until=lease_until, attempts=_D.attempts + 1
+            )
+        )
+        stmt2 = (
+            select(
+                deliveries,
+                outbox.c.type,
+                outbox.c.subject,
+                outbox.c.time,
+                outbox.c.data,
+                outbox.c.version,
+                outbox.c.origin,
+                outbox.c.seq,
+            )
+            .join(outbox, outbox.c.event_id == _D.event_id)
+            .where(_D.id.in_(chosen))
+            .order_by(_D.event_seq)
+        )
+        return list(await self.conn.execute(stmt2))
+
+    async def delivered(self, delivery_id: int, now: datetime, status_code: int, latency_ms: int) -> None:
+        await self.conn.execute(
+            update(deliveries)
+            .where(_D.id == delivery_id)
+            .values(
+                status=DeliveryStatus.DELIVERED.value,
+                delivered_at=now,
+                last_status_code=status_code,
+                latency_ms=latency_ms,
+                claimed_until=None,
+                last_error=None,
+            )
+        )
+
+    async def failed(
+        self,
+        delivery_id: int,
+        status: DeliveryStatus,
+        next_attempt_at: datetime | None,
+        error: str,
+        status_code: int | None,
+        now: datetime,
+    ) -> None:
+        await self.conn.execute(
+            update(deliveries)
+            .where(_D.id == delivery_id)
+            .values(
+                status=status.value,
+                next_attempt_at=next_attempt_at or now,
+                claimed_until=None,
+                last_error=error[:500],
+                last_status_code=status_code,
+            )
+        )
+
+    async def get(self, delivery_id: int) -> Row[Any] | None:
+        return (await self.conn.execute(select(deliveries).where(_D.id == delivery_id))).first()
+
+    async def find(
+        self, channel_id: uuid.UUID, *, status: str | None = None, after_id: int = 0, limit: int = 100
+    ) -> list[Row[Any]]:
+        stmt = (
+            select(deliveries)
+            .where(_D.channel_id == channel_id, _D.id > after_id)
+            .order_by(_D.id)
+            .limit(limit)
+        )
+        if status:
+            stmt = stmt.where(_D.status == status)
+        return list(await self.conn.execute(stmt))
+
+    async def requeue(self, ids: list[int], now: datetime) -> int:
+        """Dead deliveries back in the queue, due now, with a fresh set of attempts."""
+        if not ids:
+            return 0
+        result = await self.conn.execute(
+            update(deliveries)
+            .where(_D.id.in_(ids), _D.status == DeliveryStatus.DEAD.value)
+            .values(status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now, claimed_until=None)
+        )
+        return int(result.rowcount or 0)
+
+    async def dead_ids(self, channel_id: uuid.UUID) -> list[int]:
+        stmt = select(_D.id).where(_D.channel_id == channel_id, _D.status == DeliveryStatus.DEAD.value)
+        return [r[0] for r in await self.conn.execute(stmt)]
+
+    async def counts(self, channel_id: uuid.UUID) -> dict[str, int]:
+        stmt = select(_D.status, func.count()).where(_D.channel_id == channel_id).group_by(_D.status)
+        return {r[0]: int(r[1]) for r in await self.conn.execute(stmt)}

@@ -1,0 +1,1 @@
+"""Moving data between the hub and channels: the dispatcher and its connectors."""

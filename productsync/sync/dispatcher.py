@@ -1,0 +1,57 @@
+"""The dispatcher loop: fan out, claim, send concurrently, record. Runs inside
+``productsync serve`` (embedded) or alone as ``productsync worker``; several loops on one
+PostgreSQL database share the work through ``SKIP LOCKED`` claims."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from productsync.bootstrap import Hub
+from productsync.services.dispatch import Claimed, claim, fan_out, record_attempt
+from productsync.store.uow import UnitOfWork, transaction
+from productsync.sync import webhook
+
+log = logging.getLogger("productsync.dispatcher")
+
+
+async def _deliver(hub: Hub, client: httpx.AsyncClient, claimed: Claimed) -> None:
+    settings = hub.settings
+    attempt = await webhook.send(
+        client,
+        claimed,
+        timeout=settings.webhook_timeout_seconds,
+        allow_loopback=settings.webhook_allow_loopback,
+        allow_private=settings.webhook_allow_private,
+    )
+
+    async def write(uow: UnitOfWork) -> object:
+        return await record_attempt(uow, claimed, attempt)
+
+    await transaction(hub.db, write)
+
+
+async def dispatch_once(hub: Hub, client: httpx.AsyncClient, *, batch: int = 50) -> int:
+    """One round; returns how many deliveries were attempted (0: nothing was due)."""
+    await transaction(hub.db, fan_out)
+    claimed = await transaction(hub.db, lambda uow: claim(uow, limit=batch))
+    if claimed:
+        await asyncio.gather(*(_deliver(hub, client, c) for c in claimed))
+    return len(claimed)
+
+
+async def run(hub: Hub, *, idle_seconds: float = 0.2, stop: asyncio.Event | None = None) -> None:
+    """Until cancelled (or ``stop`` is set): dispatch, and nap only when there was nothing to do."""
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+        while stop is None or not stop.is_set():
+            try:
+                done = await dispatch_once(hub, client)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a bad round must not stop deliveries for good
+                log.exception("dispatch round failed; retrying")
+                done = 0
+            if not done:
+                await asyncio.sleep(idle_seconds)

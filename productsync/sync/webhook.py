@@ -1,0 +1,77 @@
+"""The webhook connector: CloudEvents JSON signed per the Standard Webhooks spec.
+
+Headers: ``webhook-id`` (the event's stable id, for receivers to de-duplicate),
+``webhook-timestamp`` and ``webhook-signature`` (one ``v1,…`` per active secret, so
+during a rotation receivers holding either secret verify). Redirects are not
+followed (a redirect could point past the address check), and foreign exceptions
+become an ``Attempt`` saying what happened, never an exception out of here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+from productsync.domain.deliveries import parse_retry_after
+from productsync.domain.errors import InvalidInput
+from productsync.domain.targets import check_targets
+from productsync.services.dispatch import Attempt, Claimed
+
+RESOLVE_TIMEOUT = 5.0
+
+
+async def _resolve(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def sign(secrets: list[str], msg_id: str, at: datetime, body: str) -> str:
+    return " ".join(Webhook(secret).sign(msg_id, at, body) for secret in secrets)
+
+
+async def send(
+    client: httpx.AsyncClient,
+    claimed: Claimed,
+    *,
+    timeout: float,
+    allow_loopback: bool = False,
+    allow_private: bool = False,
+) -> Attempt:
+    url = claimed.channel.url or ""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = await _resolve(parts.hostname or "", port)
+        check_targets(addresses, allow_loopback=allow_loopback, allow_private=allow_private)
+    except InvalidInput as exc:
+        return Attempt(False, error=exc.detail)
+    except (OSError, TimeoutError) as exc:
+        return Attempt(False, error=f"cannot resolve {parts.hostname}: {type(exc).__name__}")
+    body = json.dumps(claimed.event, separators=(",", ":"), ensure_ascii=False)
+    now = datetime.now(UTC)
+    msg_id = str(claimed.event_id)
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "productsync-webhooks/1",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": sign(claimed.secrets, msg_id, now, body),
+    }
+    try:
+        response = await client.post(url, content=body.encode(), headers=headers, timeout=timeout)
+    except httpx.TimeoutException:
+        return Attempt(False, error=f"no answer within {timeout:g} s")
+    except httpx.HTTPError as exc:
+        return Attempt(False, error=f"{type(exc).__name__}: {exc}"[:300])
+    code = response.status_code
+    if 200 <= code < 300:
+        return Attempt(True, status_code=code)
+    retry_after = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+    return Attempt(False, status_code=code, error=f"HTTP {code}", retry_after=retry_after, gone=code == 410)
