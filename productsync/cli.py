@@ -78,11 +78,18 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run the dispatcher alone (scaled out: several workers share the work on PostgreSQL)."""
+    import logging
+
     from productsync.bootstrap import start_hub
     from productsync.sync.dispatcher import run
 
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
     async def main() -> None:
-        hub = await start_hub(Settings())
+        hub = await start_hub(settings)
         try:
             await run(hub)
         finally:

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     # The dispatcher runs inside `serve` unless turned off (then run `productsync worker`).
     embedded_dispatcher: bool = True
     webhook_timeout_seconds: float = 10.0
+    # How long a claimed delivery belongs to its worker; a worker killed mid-send gives
+    # its deliveries back after this (they are sent again: at-least-once).
+    dispatcher_lease_seconds: float = 60.0
     # Delivery targets are checked after name resolution: loopback, link-local and
     # private addresses are refused unless allowed here (tests allow loopback).
     webhook_allow_loopback: bool = False

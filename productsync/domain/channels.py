@@ -79,6 +79,8 @@ class Channel:
     updated_at: datetime
     secret_rotated_at: datetime | None = None
     previous_secret_expires_at: datetime | None = None
+    last_success_at: datetime | None = None
+    failing_since: datetime | None = None
 
     def sees(self, *, owner_partner_id: uuid.UUID, category_id: uuid.UUID) -> bool:
         """Whether a product with this owner and category belongs to the channel's slice."""

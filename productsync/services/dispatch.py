@@ -166,3 +166,48 @@ async def replay_delivery(uow: UnitOfWork, actor: Actor, delivery_id: int) -> in
 async def replay_dead(uow: UnitOfWork, actor: Actor, channel_id: uuid.UUID) -> int:
     channel = await get_channel(uow, actor, channel_id)
     return await uow.deliveries.requeue(await uow.deliveries.dead_ids(channel.id), uow.now)
+
+
+@dataclass(frozen=True)
+class ChannelHealth:
+    channel: Channel
+    pending: int
+    retrying: int
+    in_flight: int
+    delivered: int
+    superseded: int
+    dead: int
+    lag_seconds: float
+    deliveries_per_second: float
+    latency_p50_ms: int | None
+    latency_p99_ms: int | None
+
+
+HEALTH_WINDOW = timedelta(minutes=5)
+
+
+async def channel_health(uow: UnitOfWork, actor: Actor, channel_id: uuid.UUID) -> ChannelHealth:
+    """How a channel keeps up: queue sizes, lag (age of the oldest undelivered event),
+    deliveries per second and catalog-update latency (commit → channel ack) over 5 minutes."""
+    channel = await get_channel(uow, actor, channel_id)
+    h = await uow.deliveries.health(channel.id, uow.now, HEALTH_WINDOW)
+    counts: dict[str, int] = h["counts"]
+    latencies = sorted(h["recent_latencies"])
+
+    def pct(p: float) -> int | None:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else None
+
+    oldest = h["oldest_waiting"]
+    return ChannelHealth(
+        channel=channel,
+        pending=counts.get(DeliveryStatus.PENDING.value, 0),
+        retrying=h["retrying"],
+        in_flight=counts.get(DeliveryStatus.IN_FLIGHT.value, 0),
+        delivered=counts.get(DeliveryStatus.DELIVERED.value, 0),
+        superseded=counts.get(DeliveryStatus.SUPERSEDED.value, 0),
+        dead=counts.get(DeliveryStatus.DEAD.value, 0),
+        lag_seconds=max(0.0, (uow.now - oldest).total_seconds()) if oldest else 0.0,
+        deliveries_per_second=len(latencies) / HEALTH_WINDOW.total_seconds(),
+        latency_p50_ms=pct(0.5),
+        latency_p99_ms=pct(0.99),
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 import httpx
 
@@ -36,9 +37,11 @@ async def _deliver(hub: Hub, client: httpx.AsyncClient, claimed: Claimed) -> Non
 async def dispatch_once(hub: Hub, client: httpx.AsyncClient, *, batch: int = 50) -> int:
     """One round; returns how many deliveries were attempted (0: nothing was due)."""
     await transaction(hub.db, fan_out)
-    claimed = await transaction(hub.db, lambda uow: claim(uow, limit=batch))
+    lease = timedelta(seconds=hub.settings.dispatcher_lease_seconds)
+    claimed = await transaction(hub.db, lambda uow: claim(uow, limit=batch, lease=lease))
     if claimed:
         await asyncio.gather(*(_deliver(hub, client, c) for c in claimed))
+        log.debug("attempted %d deliveries", len(claimed))
     return len(claimed)
 
 

@@ -43,7 +43,7 @@ class Server:
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30, **kw)
 
 
-def _start(url: str, tmp: Path, backend: str) -> Iterator[Server]:
+def _start(url: str, tmp: Path, backend: str, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
     port = free_port()
     env = {
         **os.environ,

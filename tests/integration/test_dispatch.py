@@ -228,3 +228,24 @@ async def test_two_dispatchers_never_deliver_one_event_twice(hub, world) -> None
         ids = [e["id"] for e in receiver.accepted]
         assert len(ids) == len(set(ids)) >= 1
         assert receiver.accepted[-1]["event"]["data"]["level"]["on_hand"] == "15"
+
+
+async def test_channel_status_reports_queue_lag_and_latency(hub, world) -> None:
+    await _flush_backlog(hub)
+    with Receiver() as receiver:
+        channel = await _channel(hub, world, receiver)
+        actor = _channel_admin(world)
+        await _adjust(hub, world, 4)
+        await transaction(hub.db, dispatch.fan_out)
+        waiting = await transaction(
+            hub.db, lambda uow: dispatch.channel_health(uow, actor, channel.id), readonly=True
+        )
+        assert waiting.pending == 1 and waiting.delivered == 0 and waiting.lag_seconds >= 0
+        async with httpx.AsyncClient() as client:
+            await _drain(hub, client)
+        done = await transaction(
+            hub.db, lambda uow: dispatch.channel_health(uow, actor, channel.id), readonly=True
+        )
+        assert (done.pending, done.delivered, done.dead, done.lag_seconds) == (0, 1, 0, 0.0)
+        assert done.latency_p50_ms is not None and done.latency_p50_ms >= 0
+        assert done.deliveries_per_second > 0 and done.channel.last_success_at is not None

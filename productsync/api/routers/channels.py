@@ -222,3 +222,26 @@ async def replay_dead(channel_id: uuid.UUID, request: Request, hub: HubDep, acto
         return await dispatch.replay_dead(uow, actor, channel_id)
 
     return await execute(request, hub, actor, use_case, lambda n: Reply({"requeued": n}))
+
+
+@router.get("/channels/{channel_id}/status")
+async def channel_status(channel_id: uuid.UUID, hub: HubDep, actor: ActorDep) -> dict[str, object]:
+    """Is the channel keeping up? Queue sizes, lag, deliveries/s, latency p50/p99 (last 5 min)."""
+    h = await transaction(hub.db, lambda uow: dispatch.channel_health(uow, actor, channel_id), readonly=True)
+    c = h.channel
+    return {
+        "channel_id": str(c.id),
+        "status": c.status.value,
+        "last_success_at": c.last_success_at.isoformat() if c.last_success_at else None,
+        "failing_since": c.failing_since.isoformat() if c.failing_since else None,
+        "pending": h.pending,
+        "retrying": h.retrying,
+        "in_flight": h.in_flight,
+        "delivered": h.delivered,
+        "superseded": h.superseded,
+        "dead": h.dead,
+        "lag_seconds": round(h.lag_seconds, 3),
+        "deliveries_per_second": round(h.deliveries_per_second, 3),
+        "latency_p50_ms": h.latency_p50_ms,
+        "latency_p99_ms": h.latency_p99_ms,
+    }

@@ -39,6 +39,8 @@ def _channel(row: Row[Any]) -> Channel:
         updated_at=row.updated_at,
         secret_rotated_at=row.secret_rotated_at,
         previous_secret_expires_at=row.previous_secret_expires_at,
+        last_success_at=row.last_success_at,
+        failing_since=row.failing_since,
     )
 
 

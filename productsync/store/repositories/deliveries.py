@@ -9,7 +9,7 @@ several workers take disjoint work; on SQLite the single writer does the same jo
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, text, update
@@ -195,3 +195,36 @@ class DeliveryRepository(Repository):
     async def counts(self, channel_id: uuid.UUID) -> dict[str, int]:
         stmt = select(_D.status, func.count()).where(_D.channel_id == channel_id).group_by(_D.status)
         return {r[0]: int(r[1]) for r in await self.conn.execute(stmt)}
+
+    async def health(self, channel_id: uuid.UUID, now: datetime, window: timedelta) -> dict[str, Any]:
+        """Figures for a channel's status: queue sizes, lag, throughput and latency."""
+        counts = await self.counts(channel_id)
+        retrying = (
+            await self.conn.execute(
+                select(func.count()).where(
+                    _D.channel_id == channel_id, _D.status == DeliveryStatus.PENDING.value, _D.attempts > 0
+                )
+            )
+        ).scalar_one()
+        oldest = (
+            await self.conn.execute(
+                select(func.min(_D.event_time)).where(_D.channel_id == channel_id, _D.status.in_(_WAITING))
+            )
+        ).scalar_one()
+        recent = [
+            int(r[0])
+            for r in await self.conn.execute(
+                select(_D.latency_ms).where(
+                    _D.channel_id == channel_id,
+                    _D.status == DeliveryStatus.DELIVERED.value,
+                    _D.delivered_at >= now - window,
+                )
+            )
+            if r[0] is not None
+        ]
+        return {
+            "counts": counts,
+            "retrying": int(retrying),
+            "oldest_waiting": oldest,
+            "recent_latencies": recent,
+        }
