@@ -27,6 +27,12 @@ _SYSTEM = system_actor("dispatcher")
 DELIVERABLE = frozenset({ChannelKind.WEBHOOK})
 
 
+async def has_work(uow: UnitOfWork) -> bool:
+    """Whether a dispatch round would find anything: an idle dispatcher then costs one
+    read per round instead of two write transactions (SQLite has a single writer)."""
+    return await uow.deliveries.has_work(FANOUT, uow.now)
+
+
 async def fan_out(uow: UnitOfWork, *, limit: int = 1000) -> int:
     """Turn new outbox events into one delivery per interested channel; returns how many
     events were read. The cursor moves in the same transaction, so a crash repeats a

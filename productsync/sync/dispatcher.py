@@ -11,7 +11,7 @@ from datetime import timedelta
 import httpx
 
 from productsync.bootstrap import Hub
-from productsync.services.dispatch import Claimed, claim, fan_out, record_attempt
+from productsync.services.dispatch import Claimed, claim, fan_out, has_work, record_attempt
 from productsync.store.uow import UnitOfWork, transaction
 from productsync.sync import webhook
 
@@ -36,6 +36,8 @@ async def _deliver(hub: Hub, client: httpx.AsyncClient, claimed: Claimed) -> Non
 
 async def dispatch_once(hub: Hub, client: httpx.AsyncClient, *, batch: int = 50) -> int:
     """One round; returns how many deliveries were attempted (0: nothing was due)."""
+    if not await transaction(hub.db, has_work, readonly=True):
+        return 0
     await transaction(hub.db, fan_out)
     lease = timedelta(seconds=hub.settings.dispatcher_lease_seconds)
     claimed = await transaction(hub.db, lambda uow: claim(uow, limit=batch, lease=lease))

@@ -249,3 +249,16 @@ async def test_channel_status_reports_queue_lag_and_latency(hub, world) -> None:
         assert (done.pending, done.delivered, done.dead, done.lag_seconds) == (0, 1, 0, 0.0)
         assert done.latency_p50_ms is not None and done.latency_p50_ms >= 0
         assert done.deliveries_per_second > 0 and done.channel.last_success_at is not None
+
+
+async def test_an_idle_dispatcher_sees_no_work_until_something_changes(hub, world) -> None:
+    await _flush_backlog(hub)
+    with Receiver() as receiver:
+        await _channel(hub, world, receiver)
+        assert await transaction(hub.db, dispatch.has_work, readonly=True) is False
+        await _adjust(hub, world, 1)
+        assert await transaction(hub.db, dispatch.has_work, readonly=True) is True
+        async with httpx.AsyncClient() as client:
+            await _drain(hub, client)
+        assert await transaction(hub.db, dispatch.has_work, readonly=True) is False
+        assert len(receiver.accepted) == 1

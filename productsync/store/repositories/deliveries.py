@@ -30,6 +30,29 @@ class DeliveryRepository(Repository):
         if self.is_postgres:
             await self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FANOUT_LOCK})
 
+    async def has_work(self, name: str, now: datetime) -> bool:
+        """Cheap read-only probe: new events past the cursor, or deliveries due."""
+        cursor = (
+            await self.conn.execute(select(dispatcher_cursors.c.seq).where(dispatcher_cursors.c.name == name))
+        ).scalar_one_or_none()
+        unsequenced = select(outbox.c.id).where(outbox.c.seq.is_(None)).limit(1)
+        if (await self.conn.execute(unsequenced)).first() is not None:
+            return True
+        newer = select(outbox.c.id).where(outbox.c.seq > (cursor or 0)).limit(1)
+        if (await self.conn.execute(newer)).first() is not None:
+            return True
+        due = (
+            select(_D.id)
+            .where(
+                or_(
+                    and_(_D.status == DeliveryStatus.PENDING.value, _D.next_attempt_at <= now),
+                    and_(_D.status == DeliveryStatus.IN_FLIGHT.value, _D.claimed_until < now),
+                )
+            )
+            .limit(1)
+        )
+        return (await self.conn.execute(due)).first() is not None
+
     async def cursor(self, name: str, now: datetime) -> int:
         await self.conn.execute(
             self.insert_ignore(dispatcher_cursors, {"name": name, "seq": 0, "updated_at": now})
