@@ -431,15 +431,6 @@ class EventPage(BaseModel):
     next_cursor: str = Field(description="Pass as `after` to continue; unchanged when nothing new.")
 
 
-class KeyOut(BaseModel):
-    prefix: str
-    name: str
-    partner_id: uuid.UUID | None
-    scopes: list[str]
-    created_at: datetime
-    revoked: bool
-
-
 # --- channels -------------------------------------------------------------------------
 
 

@@ -103,7 +103,7 @@ async def get_channel(
 ) -> Channel:
     actor.require(Scope.CHANNELS_ADMIN)
     channel = await uow.channels.get(channel_id, for_update=for_update)
-    if channel is None or not actor.can_write(channel.owner_partner_id) and not actor.is_admin:
+    if channel is None or not actor.can_write(channel.owner_partner_id):
         raise NotFound("channel", channel_id)
     return channel
 

@@ -38,6 +38,11 @@ async def list_audit(
     )
 
 
+async def events_waiting(uow: UnitOfWork) -> bool:
+    """Whether committed events still wait for their place in the stream."""
+    return await uow.outbox.has_pending()
+
+
 async def sequence_events(uow: UnitOfWork) -> int:
     """Give committed events their place in the commit-ordered stream."""
     return await uow.outbox.sequence_pending()

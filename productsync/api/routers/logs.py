@@ -12,7 +12,7 @@ from productsync.api.deps import ActorDep, HubDep
 from productsync.api.problems import ApiProblem
 from productsync.api.schemas import PROBLEM_RESPONSES, AuditOut, AuditPage, EventPage
 from productsync.services import logs
-from productsync.store.uow import UnitOfWork, transaction
+from productsync.store.uow import transaction
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 
@@ -74,10 +74,9 @@ async def list_events(
     """CloudEvents in commit order. Poll with the returned cursor to follow the hub."""
     start = _int_cursor(after)
 
-    async def sequence(uow: UnitOfWork) -> int:
-        return await logs.sequence_events(uow) if await uow.outbox.has_pending() else 0
-
-    await transaction(hub.db, sequence)
+    # A read first: the write transaction (SQLite's single writer) only when events wait.
+    if await transaction(hub.db, logs.events_waiting, readonly=True):
+        await transaction(hub.db, logs.sequence_events)
     rows = await transaction(
         hub.db, lambda uow: logs.list_events(uow, actor, after=start, limit=limit, types=type), readonly=True
     )

@@ -21,8 +21,10 @@ from productsync.api.schemas import (
     StockOut,
     TotalsOut,
 )
+from productsync.domain.access import Scope
 from productsync.domain.inventory import Location, MovementKind
 from productsync.services import stock
+from productsync.services.catalog import find_product
 from productsync.services.stock import StockChange
 from productsync.store.uow import UnitOfWork, transaction
 
@@ -124,7 +126,8 @@ async def list_movements(
     """The append-only ledger of one product, oldest first."""
 
     async def read(uow: UnitOfWork) -> list[Row[Any]]:
-        await stock.get_stock(uow, actor, product_id)  # visibility check
+        actor.require(Scope.CATALOG_READ)
+        await find_product(uow, actor, product_id=product_id)  # 404 unless visible
         return await uow.stock.movements(product_id, location_id, after_id=after, limit=limit)
 
     rows = await transaction(hub.db, read, readonly=True)

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Row
 
 from productsync.domain.channels import Channel, ChannelKind, ChannelStatus, ConflictPolicy
 from productsync.store.repositories.base import Repository
-from productsync.store.tables import channels, product_aliases, products, sku_mappings
+from productsync.store.tables import channels, products, sku_mappings
 
 
 def _ids(raw: list[str]) -> tuple[uuid.UUID, ...]:
@@ -189,25 +189,3 @@ class MappingRepository(Repository):
             )
         )
         return bool(result.rowcount)
-
-    async def add_alias(self, scheme: str, code: str, product_id: uuid.UUID, now: datetime) -> bool:
-        result = await self.conn.execute(
-            self.insert_ignore(
-                product_aliases, {"scheme": scheme, "code": code, "product_id": product_id, "created_at": now}
-            )
-        )
-        return bool(result.rowcount)
-
-    async def alias_owner(self, scheme: str, code: str) -> uuid.UUID | None:
-        stmt = select(product_aliases.c.product_id).where(
-            product_aliases.c.scheme == scheme, product_aliases.c.code == code
-        )
-        return (await self.conn.execute(stmt)).scalar_one_or_none()
-
-    async def aliases_of(self, product_id: uuid.UUID) -> list[tuple[str, str]]:
-        stmt = (
-            select(product_aliases.c.scheme, product_aliases.c.code)
-            .where(product_aliases.c.product_id == product_id)
-            .order_by(product_aliases.c.scheme, product_aliases.c.code)
-        )
-        return [(r.scheme, r.code) for r in await self.conn.execute(stmt)]
