@@ -54,6 +54,20 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    def latest(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """What the receiver ends up believing: per (type, subject, location) the state
+        with the highest version, the way the README tells receivers to apply events."""
+        state: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in self.accepted:
+            event = item["event"]
+            data = event["data"]
+            level = data.get("level") if isinstance(data, dict) else None
+            where = level["location_id"] if level else data.get("price_list_id", "")
+            key = (event["type"], f"{event['subject']}@{where}")
+            if key not in state or event["productversion"] >= state[key]["productversion"]:
+                state[key] = event
+        return state
+
     def __enter__(self) -> Receiver:
         self.thread.start()
         return self

@@ -96,11 +96,17 @@ class Channel:
         owner_partner_id: uuid.UUID | None,
         category_id: uuid.UUID | None,
         origin: str,
+        directed_to: uuid.UUID | None = None,
     ) -> bool:
         """Whether an event is news for this channel: it is enabled, the product is in its
         slice, a stock change is at one of its locations, a price change is on its list, and
-        the change did not come from this very channel (no sync loops)."""
-        if self.status is not ChannelStatus.ENABLED or origin == f"channel:{self.id}":
+        the change did not come from this very channel (no sync loops). An event directed at
+        one channel (its snapshot, a correction it needs) goes to that channel alone."""
+        if self.status is not ChannelStatus.ENABLED:
+            return False
+        if directed_to is not None:
+            return directed_to == self.id
+        if origin == f"channel:{self.id}":
             return False
         if owner_partner_id is None or category_id is None:
             return False

@@ -36,9 +36,12 @@ class DomainEvent:
     origin: str
     id: uuid.UUID
     version: int
+    channel_id: uuid.UUID | None = None  # directed at one channel only (snapshot, correction)
 
 
-def product_event(type_: EventType, product: Product, *, origin: str) -> DomainEvent:
+def product_event(
+    type_: EventType, product: Product, *, origin: str, channel_id: uuid.UUID | None = None
+) -> DomainEvent:
     return DomainEvent(
         type=type_,
         subject=product.sku,
@@ -48,6 +51,7 @@ def product_event(type_: EventType, product: Product, *, origin: str) -> DomainE
         origin=origin,
         id=uuid.uuid4(),
         version=product.version,
+        channel_id=channel_id,
     )
 
 
@@ -77,6 +81,29 @@ def stock_changed(
     )
 
 
+def stock_snapshot(
+    product: Product, level: StockLevel, *, location_code: str, channel_id: uuid.UUID, origin: str
+) -> DomainEvent:
+    """A level as it stands, for one channel (its backfill, or a correction it needs):
+    the same shape as ``stock_changed`` with no movement, so receivers need no new code."""
+    return DomainEvent(
+        type=EventType.STOCK_CHANGED,
+        subject=product.sku,
+        data={
+            "sku": product.sku,
+            "location_code": location_code,
+            "level": level.snapshot(),
+            "movement": None,
+        },
+        partner_id=product.owner_partner_id,
+        product_id=product.id,
+        origin=origin,
+        id=uuid.uuid4(),
+        version=level.version,
+        channel_id=channel_id,
+    )
+
+
 def price_changed(
     product: Product,
     price_list_id: uuid.UUID,
@@ -86,6 +113,7 @@ def price_changed(
     version: int,
     list_owner: uuid.UUID | None,
     origin: str,
+    channel_id: uuid.UUID | None = None,
 ) -> DomainEvent:
     return DomainEvent(
         type=EventType.PRICE_CHANGED,
@@ -103,4 +131,5 @@ def price_changed(
         origin=origin,
         id=uuid.uuid4(),
         version=version,
+        channel_id=channel_id,
     )

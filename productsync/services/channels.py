@@ -10,7 +10,7 @@ from typing import Any
 from productsync.domain import channels as rules
 from productsync.domain.access import Actor, Scope
 from productsync.domain.catalog import normalize_locale
-from productsync.domain.channels import Channel, NewChannel
+from productsync.domain.channels import Channel, ChannelStatus, NewChannel
 from productsync.domain.errors import ErrorCode, InvalidInput, NotFound, PreconditionFailed
 from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
@@ -85,6 +85,7 @@ async def create_channel(uow: UnitOfWork, actor: Actor, new: NewChannel) -> tupl
     )
     secret = rules.new_signing_secret()
     await uow.channels.add(channel, uow.secrets.seal(secret))
+    await uow.channels.request_backfill(channel.id, uow.now)
     await record(
         uow,
         actor,
@@ -115,6 +116,19 @@ async def list_channels(uow: UnitOfWork, actor: Actor) -> list[Channel]:
     return await uow.channels.find({actor.partner_id} if actor.partner_id else set())
 
 
+_SLICE = ("partner_ids", "category_ids", "location_ids", "price_list_id", "locale", "buffer_stock")
+
+
+def _needs_backfill(before: Channel, after: Channel) -> bool:
+    """Re-enabled (it missed what happened meanwhile) or its slice changed (it may now
+    see products, levels or prices it never got): send it a fresh snapshot."""
+    if after.status is not ChannelStatus.ENABLED:
+        return False
+    if before.status is not ChannelStatus.ENABLED:
+        return True
+    return any(getattr(before, f) != getattr(after, f) for f in _SLICE)
+
+
 async def update_channel(
     uow: UnitOfWork,
     actor: Actor,
@@ -134,6 +148,8 @@ async def update_channel(
     if updated is channel:
         return channel
     await uow.channels.update(updated)
+    if _needs_backfill(channel, updated):
+        await uow.channels.request_backfill(channel.id, uow.now)
     await record(
         uow,
         actor,

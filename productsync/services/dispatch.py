@@ -12,9 +12,10 @@ from sqlalchemy.engine import Row
 
 from productsync.domain import deliveries as rules
 from productsync.domain.access import Actor, system_actor
-from productsync.domain.channels import Channel, ChannelKind
+from productsync.domain.channels import Channel, ChannelKind, ChannelStatus
 from productsync.domain.deliveries import DeliveryStatus, Queued
 from productsync.domain.errors import NotFound
+from productsync.services import snapshots
 from productsync.services.channels import get_channel, signing_secrets
 from productsync.services.logs import to_cloudevent
 from productsync.services.recording import record
@@ -39,8 +40,13 @@ async def fan_out(uow: UnitOfWork, *, limit: int = 1000) -> int:
     batch at worst, and the (event, channel) key makes the repeat harmless."""
     await uow.deliveries.lock_fanout()
     await uow.outbox.sequence_pending()
+    for waiting in await uow.channels.awaiting_backfill():
+        if waiting.status is ChannelStatus.ENABLED and waiting.kind in DELIVERABLE:
+            await snapshots.backfill(uow, waiting)
+        else:  # nothing to send it (paused, disabled, or a kind that reads the stream itself)
+            await uow.channels.backfilled(waiting.id)
     cursor = await uow.deliveries.cursor(FANOUT, uow.now)
-    events = await uow.outbox.after(cursor, partners=None, limit=limit)
+    events = await uow.outbox.after(cursor, partners=None, limit=limit, directed=True)
     if not events:
         return 0
     channels = [c for c in await uow.channels.find(None) if c.kind in DELIVERABLE]
@@ -50,7 +56,12 @@ async def fan_out(uow: UnitOfWork, *, limit: int = 1000) -> int:
         owner, category = products.get(e.product_id, (None, None))
         for channel in channels:
             if channel.routes(
-                event_type=e.type, data=e.data, owner_partner_id=owner, category_id=category, origin=e.origin
+                event_type=e.type,
+                data=e.data,
+                owner_partner_id=owner,
+                category_id=category,
+                origin=e.origin,
+                directed_to=e.channel_id,
             ):
                 rows.append(
                     {

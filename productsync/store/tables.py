@@ -226,6 +226,9 @@ outbox = Table(
     Column("product_id", Uuid, nullable=True),
     Column("version", Integer, nullable=False),
     Column("origin", String(100), nullable=False),
+    # Set for events meant for one channel only (a new channel's snapshot, a correction
+    # pushed after an inbound change lost its conflict); not part of the public feed.
+    Column("channel_id", Uuid, nullable=True),
     Index(
         "ix_outbox_unsequenced",
         "id",
@@ -272,6 +275,11 @@ channels = Table(
     Column("secret_rotated_at", UTCDateTime, nullable=True),
     Column("last_success_at", UTCDateTime, nullable=True),
     Column("failing_since", UTCDateTime, nullable=True),
+    # Set when the channel is created or re-enabled: the dispatcher then sends it a full
+    # snapshot of its slice before live changes.
+    Column("backfill_requested_at", UTCDateTime, nullable=True),
+    # Platform credentials (access tokens, consumer keys), sealed like the secrets.
+    Column("credentials_sealed", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     CheckConstraint("buffer_stock >= 0", name="buffer_not_negative"),
@@ -330,4 +338,36 @@ dispatcher_cursors = Table(
     Column("name", String(40), primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Inbound changes waiting for a person (channels with the manual_review policy).
+conflicts = Table(
+    "conflicts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("channel_id", Uuid, ForeignKey("channels.id"), nullable=False),
+    Column("owner_partner_id", Uuid, nullable=True, index=True),
+    Column("product_id", Uuid, ForeignKey("products.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("change", JSON, nullable=False),
+    Column("hub_value", JSON, nullable=True),
+    Column("hub_version", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("resolution", String(20), nullable=True),
+    Column("resolved_value", JSON, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Index("ix_conflicts_status", "status", "created_at"),
+)
+
+# External events already taken in (a channel's inbound event ids, Stripe event ids):
+# each is applied once, and a repeat gets the first answer.
+inbound_receipts = Table(
+    "inbound_receipts",
+    metadata,
+    Column("source", String(80), primary_key=True),
+    Column("event_id", String(255), primary_key=True),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
 )

@@ -35,7 +35,9 @@ def _channel_admin(world):  # type: ignore[no-untyped-def]
     return replace(world.actor_a, scopes=frozenset({*world.actor_a.scopes, Scope.CHANNELS_ADMIN}))
 
 
-async def _channel(hub, world, receiver, **over):  # type: ignore[no-untyped-def]
+async def _channel(hub, world, receiver, settle=True, **over):  # type: ignore[no-untyped-def]
+    """A webhook channel to ``receiver``; with ``settle`` its snapshot is delivered and
+    forgotten first, so the test sees only what happens next."""
     actor = _channel_admin(world)
     values = dict(
         name="Shop",
@@ -49,6 +51,10 @@ async def _channel(hub, world, receiver, **over):  # type: ignore[no-untyped-def
         hub.db, lambda uow: channels.create_channel(uow, actor, NewChannel(**values))
     )
     receiver.secrets.append(secret)
+    if settle:
+        async with httpx.AsyncClient() as client:
+            await _drain(hub, client)
+        receiver.accepted.clear()
     return channel
 
 
@@ -235,18 +241,23 @@ async def test_channel_status_reports_queue_lag_and_latency(hub, world) -> None:
     with Receiver() as receiver:
         channel = await _channel(hub, world, receiver)
         actor = _channel_admin(world)
+        settled = await transaction(
+            hub.db, lambda uow: dispatch.channel_health(uow, actor, channel.id), readonly=True
+        )
+        snapshot = settled.delivered  # the new channel's backfill
+        assert snapshot > 0 and settled.pending == 0
         await _adjust(hub, world, 4)
         await transaction(hub.db, dispatch.fan_out)
         waiting = await transaction(
             hub.db, lambda uow: dispatch.channel_health(uow, actor, channel.id), readonly=True
         )
-        assert waiting.pending == 1 and waiting.delivered == 0 and waiting.lag_seconds >= 0
+        assert waiting.pending == 1 and waiting.delivered == snapshot and waiting.lag_seconds >= 0
         async with httpx.AsyncClient() as client:
             await _drain(hub, client)
         done = await transaction(
             hub.db, lambda uow: dispatch.channel_health(uow, actor, channel.id), readonly=True
         )
-        assert (done.pending, done.delivered, done.dead, done.lag_seconds) == (0, 1, 0, 0.0)
+        assert (done.pending, done.delivered, done.dead, done.lag_seconds) == (0, snapshot + 1, 0, 0.0)
         assert done.latency_p50_ms is not None and done.latency_p50_ms >= 0
         assert done.deliveries_per_second > 0 and done.channel.last_success_at is not None
 
@@ -262,3 +273,52 @@ async def test_an_idle_dispatcher_sees_no_work_until_something_changes(hub, worl
             await _drain(hub, client)
         assert await transaction(hub.db, dispatch.has_work, readonly=True) is False
         assert len(receiver.accepted) == 1
+
+
+async def test_a_new_channel_gets_a_snapshot_then_live_changes_with_no_gap(hub, world) -> None:
+    await _flush_backlog(hub)
+    await _adjust(hub, world, 5)  # before the channel exists
+    with Receiver() as receiver:
+        channel = await _channel(hub, world, receiver, settle=False)
+        await _adjust(hub, world, 2)  # after it exists, before any dispatch round
+        async with httpx.AsyncClient() as client:
+            await _drain(hub, client)
+            state = receiver.latest()
+            level_key = ("productsync.stock.changed", f"{world.product.sku}@{world.loc_a.id}")
+            assert state[level_key]["data"]["level"]["on_hand"] == "7"
+            product_key = ("productsync.product.updated", f"{world.product.sku}@")
+            assert state[product_key]["data"]["product"]["id"] == str(world.product.id)
+            # Only its slice: partner A's products at loc_a (the hub location is not one of its own).
+            assert all(k[1].endswith(f"@{world.loc_a.id}") for k in state if "stock" in k[0])
+            assert {
+                e["event"]["data"]["product"]["owner_partner_id"]
+                for e in receiver.accepted
+                if e["event"]["type"].endswith("product.updated")
+            } == {str(world.a.id)}
+
+            # Paused, it misses changes; re-enabled, a fresh snapshot brings it level.
+            actor = _channel_admin(world)
+            await transaction(
+                hub.db,
+                lambda uow: channels.update_channel(
+                    uow, actor, channel.id, {"status": "paused"}, expected_version=None
+                ),
+            )
+            await _adjust(hub, world, -3)
+            await _drain(hub, client)
+            assert receiver.latest()[level_key]["data"]["level"]["on_hand"] == "7"
+            await transaction(
+                hub.db,
+                lambda uow: channels.update_channel(
+                    uow, actor, channel.id, {"status": "enabled"}, expected_version=None
+                ),
+            )
+            await _drain(hub, client)
+            assert receiver.latest()[level_key]["data"]["level"]["on_hand"] == "4"
+    # Directed events stay out of the public feed.
+    from productsync.services import logs
+
+    feed = await transaction(
+        hub.db, lambda uow: logs.list_events(uow, world.admin, limit=1000), readonly=True
+    )
+    assert all(e["origin"] != "snapshot" for _, e in feed)

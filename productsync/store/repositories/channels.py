@@ -126,6 +126,29 @@ class ChannelRepository(Repository):
         if values:
             await self.conn.execute(update(channels).where(channels.c.id == channel_id).values(**values))
 
+    async def request_backfill(self, channel_id: uuid.UUID, at: datetime) -> None:
+        await self.conn.execute(
+            update(channels).where(channels.c.id == channel_id).values(backfill_requested_at=at)
+        )
+
+    async def awaiting_backfill(self) -> list[Channel]:
+        stmt = select(channels).where(channels.c.backfill_requested_at.is_not(None)).order_by(channels.c.id)
+        return [_channel(r) for r in await self.conn.execute(stmt)]
+
+    async def backfilled(self, channel_id: uuid.UUID) -> None:
+        await self.conn.execute(
+            update(channels).where(channels.c.id == channel_id).values(backfill_requested_at=None)
+        )
+
+    async def set_credentials(self, channel_id: uuid.UUID, sealed: str | None) -> None:
+        await self.conn.execute(
+            update(channels).where(channels.c.id == channel_id).values(credentials_sealed=sealed)
+        )
+
+    async def sealed_credentials(self, channel_id: uuid.UUID) -> str | None:
+        stmt = select(channels.c.credentials_sealed).where(channels.c.id == channel_id)
+        return (await self.conn.execute(stmt)).scalar_one_or_none()
+
     async def failing_since(self, channel_id: uuid.UUID) -> datetime | None:
         stmt = select(channels.c.failing_since).where(channels.c.id == channel_id)
         return (await self.conn.execute(stmt)).scalar_one_or_none()

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Row
 
 from productsync.domain.deliveries import DeliveryStatus
 from productsync.store.repositories.base import Repository
-from productsync.store.tables import deliveries, dispatcher_cursors, outbox
+from productsync.store.tables import channels, deliveries, dispatcher_cursors, outbox
 
 _D = deliveries.c
 _FANOUT_LOCK = 0x5053_4641_4E4F_5554
@@ -35,6 +35,9 @@ class DeliveryRepository(Repository):
         cursor = (
             await self.conn.execute(select(dispatcher_cursors.c.seq).where(dispatcher_cursors.c.name == name))
         ).scalar_one_or_none()
+        backfill = select(channels.c.id).where(channels.c.backfill_requested_at.is_not(None)).limit(1)
+        if (await self.conn.execute(backfill)).first() is not None:
+            return True
         unsequenced = select(outbox.c.id).where(outbox.c.seq.is_(None)).limit(1)
         if (await self.conn.execute(unsequenced)).first() is not None:
             return True

@@ -56,6 +56,7 @@ def event_row(e: DomainEvent, at: datetime) -> dict[str, Any]:
         "product_id": e.product_id,
         "version": e.version,
         "origin": e.origin,
+        "channel_id": e.channel_id,
     }
 
 
@@ -176,14 +177,33 @@ class OutboxRepository(Repository):
         )
         return len(ids)
 
+    async def append_sequenced(self, rows: list[dict[str, Any]]) -> None:
+        """Insert events with their ``seq`` already stamped. Only valid inside a
+        transaction that holds the sequencer (after ``sequence_pending``): the stamps
+        then follow every committed event and precede every later one."""
+        if not rows:
+            return
+        top = int((await self.conn.execute(select(func.coalesce(func.max(outbox.c.seq), 0)))).scalar_one())
+        await self.conn.execute(insert(outbox), [{**r, "seq": top + n} for n, r in enumerate(rows, start=1)])
+
     async def has_pending(self) -> bool:
         stmt = select(outbox.c.id).where(outbox.c.seq.is_(None)).limit(1)
         return (await self.conn.execute(stmt)).first() is not None
 
     async def after(
-        self, seq: int, *, partners: set[uuid.UUID] | None, limit: int = 100, types: list[str] | None = None
+        self,
+        seq: int,
+        *,
+        partners: set[uuid.UUID] | None,
+        limit: int = 100,
+        types: list[str] | None = None,
+        directed: bool = False,
     ) -> list[Row[Any]]:
+        """Events after ``seq`` in commit order; ``directed`` includes the ones meant
+        for a single channel (snapshots, corrections), which the public feed leaves out."""
         stmt = select(outbox).where(outbox.c.seq > seq).order_by(outbox.c.seq).limit(limit)
+        if not directed:
+            stmt = stmt.where(outbox.c.channel_id.is_(None))
         if partners is not None:
             stmt = stmt.where(outbox.c.partner_id.in_(partners))
         if types:
