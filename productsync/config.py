@@ -31,3 +31,9 @@ class Settings(BaseSettings):
     # private addresses are refused unless allowed here (tests allow loopback).
     webhook_allow_loopback: bool = False
     webhook_allow_private: bool = False
+    # The broker rabbitmq channels publish to (each channel names its exchange).
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # Stripe's endpoint secret (whsec_…) for POST /v1/webhooks/stripe; empty: endpoint off.
+    stripe_webhook_secret: str = ""
+    # How far a Stripe-Signature timestamp may be from now (Stripe's libraries use 300 s).
+    stripe_tolerance_seconds: int = 300

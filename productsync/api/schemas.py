@@ -457,6 +457,12 @@ class ChannelIn(Input):
     locale: StrictStr | None = Field(default=None, max_length=20, examples=["de-DE"])
     buffer_stock: QuantityIn = Field(default=Decimal(0), description="Stock held back from this channel.")
     conflict_policy: ConflictPolicy = ConflictPolicy.MASTER_WINS
+    credentials: dict[StrictStr, StrictStr] | None = Field(
+        default=None,
+        max_length=10,
+        description="Platform credentials (Shopify `access_token`, `webhook_secret`; WooCommerce "
+        "`consumer_key`, `consumer_secret`). Write-only: sealed at rest, never returned.",
+    )
 
 
 class ChannelPatch(Input):
@@ -471,6 +477,12 @@ class ChannelPatch(Input):
     buffer_stock: QuantityIn | None = None
     conflict_policy: ConflictPolicy | None = None
     status: ChannelStatus | None = None
+    credentials: dict[StrictStr, StrictStr] | None = Field(
+        default=None,
+        max_length=10,
+        description="Platform credentials (Shopify `access_token`, `webhook_secret`; WooCommerce "
+        "`consumer_key`, `consumer_secret`). Write-only: sealed at rest, never returned.",
+    )
 
 
 class ChannelOut(BaseModel):
@@ -491,6 +503,7 @@ class ChannelOut(BaseModel):
     version: int
     secret_rotated_at: datetime | None
     previous_secret_expires_at: datetime | None
+    has_credentials: bool = Field(description="Whether platform credentials are stored (never shown).")
     created_at: datetime
     updated_at: datetime
 
@@ -514,6 +527,7 @@ class ChannelOut(BaseModel):
             version=c.version,
             secret_rotated_at=c.secret_rotated_at,
             previous_secret_expires_at=c.previous_secret_expires_at,
+            has_credentials=c.has_credentials,
             created_at=c.created_at,
             updated_at=c.updated_at,
         )

@@ -81,6 +81,7 @@ class Channel:
     previous_secret_expires_at: datetime | None = None
     last_success_at: datetime | None = None
     failing_since: datetime | None = None
+    has_credentials: bool = False
 
     def sees(self, *, owner_partner_id: uuid.UUID, category_id: uuid.UUID) -> bool:
         """Whether a product with this owner and category belongs to the channel's slice."""
@@ -123,6 +124,20 @@ class Channel:
     def available_to_sell(self, available_at_locations: Decimal) -> Decimal:
         """What the channel may sell: its locations' availability minus its buffer, never below zero."""
         return max(Decimal(0), available_at_locations - self.buffer_stock)
+
+
+DEFAULT_EXCHANGE = "productsync.events"
+
+
+def routing_key(event_type: str, subject: str) -> str:
+    """The AMQP topic routing key of an event: ``stock.changed.<sku>`` for
+    ``productsync.stock.changed``, so consumers bind ``stock.changed.#`` or ``*.*.ALC-GIN-01``."""
+    return f"{event_type.removeprefix('productsync.')}.{subject}"[:255]
+
+
+def exchange_name(channel: Channel) -> str:
+    name = channel.config.get("exchange") if isinstance(channel.config, dict) else None
+    return name if isinstance(name, str) and name.strip() else DEFAULT_EXCHANGE
 
 
 def check_url(kind: ChannelKind, url: str | None) -> str | None:

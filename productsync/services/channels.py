@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -64,7 +65,9 @@ async def _check_references(
         values["locale"] = normalize_locale(values["locale"])
 
 
-async def create_channel(uow: UnitOfWork, actor: Actor, new: NewChannel) -> tuple[Channel, str]:
+async def create_channel(
+    uow: UnitOfWork, actor: Actor, new: NewChannel, *, credentials: dict[str, str] | None = None
+) -> tuple[Channel, str]:
     """Returns the channel and its signing secret; the secret is never shown again."""
     actor.require(Scope.CHANNELS_ADMIN)
     owner = new.owner_partner_id if actor.is_admin else actor.partner_id
@@ -86,6 +89,9 @@ async def create_channel(uow: UnitOfWork, actor: Actor, new: NewChannel) -> tupl
     secret = rules.new_signing_secret()
     await uow.channels.add(channel, uow.secrets.seal(secret))
     await uow.channels.request_backfill(channel.id, uow.now)
+    if credentials:
+        await uow.channels.set_credentials(channel.id, uow.secrets.seal(json.dumps(credentials)))
+        channel = replace(channel, has_credentials=True)
     await record(
         uow,
         actor,
@@ -116,6 +122,7 @@ async def list_channels(uow: UnitOfWork, actor: Actor) -> list[Channel]:
     return await uow.channels.find({actor.partner_id} if actor.partner_id else set())
 
 
+_UNSET: Any = object()
 _SLICE = ("partner_ids", "category_ids", "location_ids", "price_list_id", "locale", "buffer_stock")
 
 
@@ -143,8 +150,16 @@ async def update_channel(
             f"channel is at version {channel.version}, not {expected_version}",
             current_version=channel.version,
         )
+    changes = dict(changes)
+    credentials = changes.pop("credentials", _UNSET)
     await _check_references(uow, actor, channel.owner_partner_id, changes)
     updated = rules.patch_channel(channel, changes, now=uow.now)
+    if credentials is not _UNSET:  # null removes them; a new set replaces the old one whole
+        sealed = uow.secrets.seal(json.dumps(credentials)) if credentials else None
+        await uow.channels.set_credentials(channel.id, sealed)
+        updated = replace(
+            updated, has_credentials=sealed is not None, version=channel.version + 1, updated_at=uow.now
+        )
     if updated is channel:
         return channel
     await uow.channels.update(updated)

@@ -15,17 +15,23 @@ from productsync.domain.access import Actor, system_actor
 from productsync.domain.channels import Channel, ChannelKind, ChannelStatus
 from productsync.domain.deliveries import DeliveryStatus, Queued
 from productsync.domain.errors import NotFound
+from productsync.domain.events import EventType
+from productsync.domain.projection import ChannelView
 from productsync.services import snapshots
 from productsync.services.channels import get_channel, signing_secrets
 from productsync.services.logs import to_cloudevent
+from productsync.services.projection import channel_view
 from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
 
 FANOUT = "fanout"
 _SYSTEM = system_actor("dispatcher")
-# Kinds the dispatcher can deliver to today; other channels get no deliveries yet
-# (they would only pile up). See the README's status.
-DELIVERABLE = frozenset({ChannelKind.WEBHOOK})
+# Kinds the dispatcher pushes to. SSE channels read the event stream themselves
+# (GET /v1/stream); file feeds are not built (they would only pile up deliveries).
+DELIVERABLE = frozenset(
+    {ChannelKind.WEBHOOK, ChannelKind.RABBITMQ, ChannelKind.SHOPIFY, ChannelKind.WOOCOMMERCE}
+)
+STOREFRONTS = frozenset({ChannelKind.SHOPIFY, ChannelKind.WOOCOMMERCE})
 
 
 async def has_work(uow: UnitOfWork) -> bool:
@@ -92,6 +98,7 @@ class Claimed:
     event: dict[str, Any]
     event_time: datetime
     attempts: int
+    view: ChannelView | None = None
 
 
 async def claim(
@@ -105,13 +112,26 @@ async def claim(
     rows = await uow.deliveries.claim(uow.now, uow.now + lease, limit)
     out: list[Claimed] = []
     channels: dict[uuid.UUID, tuple[Channel, list[str]]] = {}
+    views: dict[tuple[uuid.UUID, uuid.UUID], ChannelView | None] = {}
     for r in rows:
         if r.channel_id not in channels:
             channel = await uow.channels.get(r.channel_id)
             assert channel is not None
             channels[r.channel_id] = (channel, await signing_secrets(uow, r.channel_id))
         channel, secrets = channels[r.channel_id]
-        out.append(Claimed(r.id, channel, secrets, r.event_id, to_cloudevent(r), r.event_time, r.attempts))
+        event = to_cloudevent(r)
+        view = None
+        storefront = channel.kind in STOREFRONTS
+        if r.product_id is not None and (storefront or r.type == EventType.STOCK_CHANGED):
+            key = (channel.id, r.product_id)
+            if key not in views:
+                views[key] = await channel_view(
+                    uow, channel, r.product_id, at=uow.now, with_credentials=storefront
+                )
+            view = views[key]
+            if view is not None and not storefront and isinstance(event.get("data"), dict):
+                event["data"]["channel"] = {"id": str(channel.id), **view.event_extension()}
+        out.append(Claimed(r.id, channel, secrets, r.event_id, event, r.event_time, r.attempts, view))
     return out
 
 

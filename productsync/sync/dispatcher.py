@@ -13,20 +13,13 @@ import httpx
 from productsync.bootstrap import Hub
 from productsync.services.dispatch import Claimed, claim, fan_out, has_work, record_attempt
 from productsync.store.uow import UnitOfWork, transaction
-from productsync.sync import webhook
+from productsync.sync.connectors import Connectors
 
 log = logging.getLogger("productsync.dispatcher")
 
 
-async def _deliver(hub: Hub, client: httpx.AsyncClient, claimed: Claimed) -> None:
-    settings = hub.settings
-    attempt = await webhook.send(
-        client,
-        claimed,
-        timeout=settings.webhook_timeout_seconds,
-        allow_loopback=settings.webhook_allow_loopback,
-        allow_private=settings.webhook_allow_private,
-    )
+async def _deliver(hub: Hub, connectors: Connectors, claimed: Claimed) -> None:
+    attempt = await connectors.send(claimed)
 
     async def write(uow: UnitOfWork) -> object:
         return await record_attempt(uow, claimed, attempt)
@@ -34,15 +27,24 @@ async def _deliver(hub: Hub, client: httpx.AsyncClient, claimed: Claimed) -> Non
     await transaction(hub.db, write)
 
 
-async def dispatch_once(hub: Hub, client: httpx.AsyncClient, *, batch: int = 50) -> int:
-    """One round; returns how many deliveries were attempted (0: nothing was due)."""
+async def dispatch_once(
+    hub: Hub, client: httpx.AsyncClient, *, batch: int = 50, connectors: Connectors | None = None
+) -> int:
+    """One round; returns how many deliveries were attempted (0: nothing was due).
+    Pass ``connectors`` to keep broker connections across rounds (``run`` does)."""
     if not await transaction(hub.db, has_work, readonly=True):
         return 0
     await transaction(hub.db, fan_out)
     lease = timedelta(seconds=hub.settings.dispatcher_lease_seconds)
     claimed = await transaction(hub.db, lambda uow: claim(uow, limit=batch, lease=lease))
     if claimed:
-        await asyncio.gather(*(_deliver(hub, client, c) for c in claimed))
+        own = connectors is None
+        senders = connectors or Connectors(client, hub.settings)
+        try:
+            await asyncio.gather(*(_deliver(hub, senders, c) for c in claimed))
+        finally:
+            if own:
+                await senders.aclose()
         log.debug("attempted %d deliveries", len(claimed))
     return len(claimed)
 
@@ -50,13 +52,17 @@ async def dispatch_once(hub: Hub, client: httpx.AsyncClient, *, batch: int = 50)
 async def run(hub: Hub, *, idle_seconds: float = 0.2, stop: asyncio.Event | None = None) -> None:
     """Until cancelled (or ``stop`` is set): dispatch, and nap only when there was nothing to do."""
     async with httpx.AsyncClient(follow_redirects=False) as client:
-        while stop is None or not stop.is_set():
-            try:
-                done = await dispatch_once(hub, client)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - a bad round must not stop deliveries for good
-                log.exception("dispatch round failed; retrying")
-                done = 0
-            if not done:
-                await asyncio.sleep(idle_seconds)
+        connectors = Connectors(client, hub.settings)
+        try:
+            while stop is None or not stop.is_set():
+                try:
+                    done = await dispatch_once(hub, client, connectors=connectors)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - a bad round must not stop deliveries for good
+                    log.exception("dispatch round failed; retrying")
+                    done = 0
+                if not done:
+                    await asyncio.sleep(idle_seconds)
+        finally:
+            await connectors.aclose()

@@ -32,6 +32,21 @@ async def _resolve(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
+async def guard(url: str, *, allow_loopback: bool, allow_private: bool) -> str | None:
+    """Resolve the target and refuse addresses the operator did not allow (SSRF guard);
+    returns why the target is refused, or None when it may be called."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = await _resolve(parts.hostname or "", port)
+        check_targets(addresses, allow_loopback=allow_loopback, allow_private=allow_private)
+    except InvalidInput as exc:
+        return exc.detail
+    except (OSError, TimeoutError) as exc:
+        return f"cannot resolve {parts.hostname}: {type(exc).__name__}"
+    return None
+
+
 def sign(secrets: list[str], msg_id: str, at: datetime, body: str) -> str:
     return " ".join(Webhook(secret).sign(msg_id, at, body) for secret in secrets)
 
@@ -45,15 +60,9 @@ async def send(
     allow_private: bool = False,
 ) -> Attempt:
     url = claimed.channel.url or ""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        addresses = await _resolve(parts.hostname or "", port)
-        check_targets(addresses, allow_loopback=allow_loopback, allow_private=allow_private)
-    except InvalidInput as exc:
-        return Attempt(False, error=exc.detail)
-    except (OSError, TimeoutError) as exc:
-        return Attempt(False, error=f"cannot resolve {parts.hostname}: {type(exc).__name__}")
+    refused = await guard(url, allow_loopback=allow_loopback, allow_private=allow_private)
+    if refused:
+        return Attempt(False, error=refused)
     body = json.dumps(claimed.event, separators=(",", ":"), ensure_ascii=False)
     now = datetime.now(UTC)
     msg_id = str(claimed.event_id)

@@ -58,6 +58,7 @@ async def create_channel(body: ChannelIn, request: Request, hub: HubDep, actor: 
                 buffer_stock=body.buffer_stock,
                 conflict_policy=body.conflict_policy,
             ),
+            credentials=body.credentials,
         )
 
     def render(result: tuple[Channel, str]) -> Reply:

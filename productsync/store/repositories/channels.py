@@ -41,6 +41,7 @@ def _channel(row: Row[Any]) -> Channel:
         previous_secret_expires_at=row.previous_secret_expires_at,
         last_success_at=row.last_success_at,
         failing_since=row.failing_since,
+        has_credentials=row.credentials_sealed is not None,
     )
 
 
@@ -188,6 +189,14 @@ class MappingRepository(Repository):
             insert(sku_mappings),
             [{**r, "channel_id": channel_id, "updated_at": now} for r in rows],
         )
+
+    async def external_ids(self, channel_id: uuid.UUID, product_id: uuid.UUID) -> tuple[str, ...]:
+        stmt = (
+            select(sku_mappings.c.external_id)
+            .where(sku_mappings.c.channel_id == channel_id, sku_mappings.c.product_id == product_id)
+            .order_by(sku_mappings.c.external_id)
+        )
+        return tuple(r[0] for r in await self.conn.execute(stmt))
 
     async def find(self, channel_id: uuid.UUID, *, after: str = "", limit: int = 500) -> list[Row[Any]]:
         stmt = (

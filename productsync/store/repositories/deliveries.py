@@ -145,6 +145,7 @@ class DeliveryRepository(Repository):
                 outbox.c.version,
                 outbox.c.origin,
                 outbox.c.seq,
+                outbox.c.product_id,
             )
             .join(outbox, outbox.c.event_id == _D.event_id)
             .where(_D.id.in_(chosen))

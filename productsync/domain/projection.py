@@ -1,0 +1,125 @@
+"""What one channel is told about a product, in its own terms.
+
+The view is computed when a delivery is sent, from the hub's current state (not the
+event's): a late delivery then carries the latest truth, which is what a storefront
+that overwrites values needs. Storefront payloads follow the platforms' documented
+REST shapes (Shopify Admin API, WooCommerce REST v3); see sync/storefronts.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from productsync.domain.catalog import Product
+from productsync.domain.channels import Channel
+from productsync.domain.inventory import StockLevel
+from productsync.domain.quantities import format_quantity
+
+
+def localized(product: Product, locale: str | None) -> tuple[str, str | None]:
+    """Name and description in the channel's locale: exact tag, then its language, then the default."""
+    if locale:
+        language = locale.split("-")[0].lower()
+        candidates = [locale, *(t for t in product.texts if t.split("-")[0].lower() == language)]
+        for tag in candidates:
+            text = product.texts.get(tag)
+            if text and text.get("name"):
+                return text["name"], text.get("description", product.description)
+    return product.name, product.description
+
+
+def channel_available(channel: Channel, levels: list[StockLevel]) -> Decimal:
+    """Available-to-sell for the channel: its locations' availability (all locations when
+    it names none) minus its buffer, never below zero."""
+    chosen = [lv for lv in levels if not channel.location_ids or lv.location_id in channel.location_ids]
+    return channel.available_to_sell(sum((lv.available for lv in chosen), Decimal(0)))
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    """Everything a connector needs besides the event: the channel's ids for the product,
+    its available-to-sell, its price, texts in its locale, and platform credentials."""
+
+    sku: str
+    external_ids: tuple[str, ...]
+    available: Decimal | None = None
+    price: Decimal | None = None
+    currency: str | None = None
+    name: str | None = None
+    description: str | None = None
+    active: bool = True
+    credentials: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def event_extension(self) -> dict[str, Any]:
+        """The part a generic (webhook, broker) channel gets inside the event data."""
+        out: dict[str, Any] = {}
+        if self.available is not None:
+            out["available_to_sell"] = format_quantity(self.available)
+        if self.external_ids:
+            out["external_ids"] = list(self.external_ids)
+        return out
+
+
+def whole_units(quantity: Decimal) -> int:
+    """Storefronts count whole units: a fraction left is not sellable."""
+    return int(quantity.to_integral_value(rounding=ROUND_FLOOR))
+
+
+@dataclass(frozen=True)
+class PlatformRequest:
+    method: str
+    path: str
+    body: dict[str, Any]
+
+
+def shopify_requests(
+    event_type: str, view: ChannelView, *, variant: dict[str, Any], location_id: Any, api_version: str
+) -> list[PlatformRequest]:
+    """Shopify Admin REST: ``inventory_levels/set.json`` for stock, ``variants/{id}.json``
+    for price, ``products/{id}.json`` for content. ``variant`` is the platform's variant
+    record (id, product_id, inventory_item_id), looked up once per variant."""
+    base = f"/admin/api/{api_version}"
+    if event_type.endswith("stock.changed") and view.available is not None:
+        body = {
+            "location_id": location_id,
+            "inventory_item_id": variant["inventory_item_id"],
+            "available": whole_units(view.available),
+        }
+        return [PlatformRequest("POST", f"{base}/inventory_levels/set.json", body)]
+    if event_type.endswith("price.changed") and view.price is not None:
+        body = {"variant": {"id": variant["id"], "price": str(view.price)}}
+        return [PlatformRequest("PUT", f"{base}/variants/{variant['id']}.json", body)]
+    if ".product." in event_type:
+        product = {
+            "id": variant["product_id"],
+            "title": view.name,
+            "body_html": view.description or "",
+            "status": "active" if view.active else "archived",
+        }
+        return [PlatformRequest("PUT", f"{base}/products/{variant['product_id']}.json", {"product": product})]
+    return []
+
+
+def woocommerce_requests(event_type: str, view: ChannelView, external_id: str) -> list[PlatformRequest]:
+    """WooCommerce REST v3: ``PUT /wp-json/wc/v3/products/{id}`` (or
+    ``products/{id}/variations/{vid}`` for an external id ``id/vid``)."""
+    product_id, _, variation_id = external_id.partition("/")
+    path = f"/wp-json/wc/v3/products/{product_id}"
+    if variation_id:
+        path += f"/variations/{variation_id}"
+    if event_type.endswith("stock.changed") and view.available is not None:
+        return [
+            PlatformRequest(
+                "PUT", path, {"manage_stock": True, "stock_quantity": whole_units(view.available)}
+            )
+        ]
+    if event_type.endswith("price.changed") and view.price is not None:
+        return [PlatformRequest("PUT", path, {"regular_price": str(view.price)})]
+    if ".product." in event_type:
+        body: dict[str, Any] = {"sku": view.sku, "status": "publish" if view.active else "draft"}
+        if not variation_id:
+            body.update({"name": view.name, "description": view.description or ""})
+        return [PlatformRequest("PUT", path, body)]
+    return []

@@ -1,0 +1,53 @@
+"""The channel's view of a product at send time (see domain/projection.py)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from productsync.domain.catalog import ProductStatus
+from productsync.domain.channels import Channel
+from productsync.domain.errors import NotFound
+from productsync.domain.pricing import resolve
+from productsync.domain.projection import ChannelView, channel_available, localized
+from productsync.domain.quantities import BaseUnit
+from productsync.store.uow import UnitOfWork
+
+
+async def credentials(uow: UnitOfWork, channel_id: uuid.UUID) -> dict[str, str]:
+    sealed = await uow.channels.sealed_credentials(channel_id)
+    return dict(json.loads(uow.secrets.open(sealed))) if sealed else {}
+
+
+async def channel_view(
+    uow: UnitOfWork, channel: Channel, product_id: uuid.UUID, *, at: datetime, with_credentials: bool
+) -> ChannelView | None:
+    product = await uow.products.get(product_id)
+    if product is None:
+        return None
+    levels = [lv for lv, _ in await uow.stock.levels_for_product(product.id)]
+    price = currency = None
+    if channel.price_list_id is not None:
+        price_list = await uow.prices.get_list(channel.price_list_id)
+        entries, _ = await uow.prices.entries(channel.price_list_id, product.id)
+        if price_list is not None and entries:
+            one = Decimal(1) if product.base_unit is BaseUnit.PIECE else min(e.min_quantity for e in entries)
+            try:
+                price = resolve(entries, one, at, currency=price_list.currency).unit_amount
+                currency = price_list.currency
+            except NotFound:  # no entry valid right now: the channel keeps what it has
+                price = None
+    name, description = localized(product, channel.locale)
+    return ChannelView(
+        sku=product.sku,
+        external_ids=await uow.mappings.external_ids(channel.id, product.id),
+        available=channel_available(channel, levels),
+        price=price,
+        currency=currency,
+        name=name,
+        description=description,
+        active=product.status is ProductStatus.ACTIVE,
+        credentials=await credentials(uow, channel.id) if with_credentials else {},
+    )

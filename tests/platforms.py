@@ -1,0 +1,169 @@
+"""Small local stand-ins for the storefront platforms, on 127.0.0.1, implementing the
+request and response shapes their REST APIs document (only what the connectors use):
+
+- Shopify Admin REST: ``GET variants/{id}.json``, ``PUT variants/{id}.json``,
+  ``PUT products/{id}.json``, ``POST inventory_levels/set.json``; auth by
+  ``X-Shopify-Access-Token`` (401 ``{"errors": "[API] Invalid API key or access token …"}``).
+- WooCommerce REST v3: ``PUT /wp-json/wc/v3/products/{id}`` and
+  ``…/products/{id}/variations/{vid}``; HTTP Basic with consumer key and secret
+  (401 ``woocommerce_rest_cannot_edit``), 404 ``woocommerce_rest_product_invalid_id``.
+
+Both validate types the way the platforms do (``available``/``stock_quantity`` integers,
+prices as strings) and can be scripted to answer with an error first (``fail_next``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class _Platform:
+    def __init__(self) -> None:
+        self.fail_next: deque[tuple[int, dict[str, str]]] = deque()
+        self.requests: list[tuple[str, str, Any]] = []
+        self.lock = threading.Lock()
+        platform = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("content-length", 0) or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else None
+                with platform.lock:
+                    platform.requests.append((self.command, self.path, body))
+                    if platform.fail_next:
+                        status, headers = platform.fail_next.popleft()
+                        return self._answer(status, {"errors": "scripted failure"}, headers)
+                    status, payload = platform.route(self.command, self.path, dict(self.headers), body)
+                self._answer(status, payload, {})
+
+            def _answer(self, status: int, payload: Any, headers: dict[str, str]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = _handle  # noqa: N815 - http.server's naming
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def route(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeShopify(_Platform):
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+        self.variants: dict[int, dict[str, Any]] = {}
+        self.products: dict[int, dict[str, Any]] = {}
+        self.levels: dict[tuple[int, int], int] = {}
+
+    def add_variant(self, variant_id: int, product_id: int, inventory_item_id: int) -> None:
+        self.variants[variant_id] = {
+            "id": variant_id,
+            "product_id": product_id,
+            "inventory_item_id": inventory_item_id,
+            "price": "0.00",
+        }
+        self.products.setdefault(product_id, {"id": product_id, "title": "", "status": "draft"})
+
+    def route(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
+        if {k.lower(): v for k, v in headers.items()}.get("x-shopify-access-token") != self.token:
+            return 401, {
+                "errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"
+            }
+        m = re.fullmatch(r"/admin/api/\d{4}-\d{2}/(.+)\.json", path)
+        if not m:
+            return 404, {"errors": "Not Found"}
+        resource = m.group(1)
+        if resource == "inventory_levels/set" and method == "POST":
+            loc, item, available = (
+                body.get("location_id"),
+                body.get("inventory_item_id"),
+                body.get("available"),
+            )
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (loc, item, available)):
+                return 422, {"errors": {"available": ["must be an integer"]}}
+            if item not in {v["inventory_item_id"] for v in self.variants.values()}:
+                return 422, {"errors": ["Inventory item does not exist"]}
+            self.levels[(loc, item)] = available
+            return 200, {
+                "inventory_level": {"inventory_item_id": item, "location_id": loc, "available": available}
+            }
+        m2 = re.fullmatch(r"(variants|products)/(\d+)", resource)
+        if not m2:
+            return 404, {"errors": "Not Found"}
+        kind, ident = m2.group(1), int(m2.group(2))
+        store = self.variants if kind == "variants" else self.products
+        if ident not in store:
+            return 404, {"errors": "Not Found"}
+        key = kind[:-1]
+        if method == "GET":
+            return 200, {key: store[ident]}
+        if method == "PUT":
+            fields = body.get(key) if isinstance(body, dict) else None
+            if not isinstance(fields, dict) or fields.get("id") != ident:
+                return 400, {"errors": {key: "Required parameter missing or invalid"}}
+            if "price" in fields and not isinstance(fields["price"], str):
+                return 422, {"errors": {"price": ["must be a string"]}}
+            store[ident].update(fields)
+            return 200, {key: store[ident]}
+        return 404, {"errors": "Not Found"}
+
+
+class FakeWooCommerce(_Platform):
+    def __init__(self, key: str, secret: str) -> None:
+        super().__init__()
+        self.auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+        self.products: dict[str, dict[str, Any]] = {}
+
+    def add_product(self, external_id: str) -> None:
+        self.products[external_id] = {"id": external_id, "manage_stock": False, "stock_quantity": None}
+
+    def route(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
+        if {k.lower(): v for k, v in headers.items()}.get("authorization") != self.auth:
+            return 401, {
+                "code": "woocommerce_rest_cannot_edit",
+                "message": "Sorry, you are not allowed to edit this resource.",
+                "data": {"status": 401},
+            }
+        m = re.fullmatch(r"/wp-json/wc/v3/products/(\d+)(?:/variations/(\d+))?", path)
+        if not m or method != "PUT":
+            return 404, {"code": "rest_no_route", "message": "No route was found.", "data": {"status": 404}}
+        ident = m.group(1) + (f"/{m.group(2)}" if m.group(2) else "")
+        if ident not in self.products:
+            return 404, {
+                "code": "woocommerce_rest_product_invalid_id",
+                "message": "Invalid ID.",
+                "data": {"status": 404},
+            }
+        if "stock_quantity" in body and not isinstance(body["stock_quantity"], int):
+            return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): stock_quantity"}
+        if "regular_price" in body and not isinstance(body["regular_price"], str):
+            return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): regular_price"}
+        self.products[ident].update(body)
+        return 200, self.products[ident]
