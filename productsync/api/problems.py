@@ -80,6 +80,14 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+_RESERVED = frozenset({"request", "status", "code", "title", "detail", "type", "instance"})
+
+
+def _extra(data: dict[str, Any]) -> dict[str, Any]:
+    """Error details as problem members; the RFC's own members cannot be overridden."""
+    return {k: v for k, v in data.items() if k not in _RESERVED}
+
+
 def status_for(exc: DomainError) -> int:
     for cls, status in _STATUS:
         if isinstance(exc, cls):
@@ -98,12 +106,12 @@ def _clean_errors(errors: list[Any]) -> list[dict[str, Any]]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return problem(request, status_for(exc), exc.code.value, exc.title, exc.detail, **exc.data)
+        return problem(request, status_for(exc), exc.code.value, exc.title, exc.detail, **_extra(exc.data))
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
         title = exc.code.replace("-", " ").capitalize()
-        return problem(request, exc.status, exc.code, title, exc.detail, **exc.data)
+        return problem(request, exc.status, exc.code, title, exc.detail, **_extra(exc.data))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -24,6 +24,7 @@ from pydantic import (
 
 from productsync.domain.catalog import Category, Partner, Product, ProductStatus, TaxClass
 from productsync.domain.channels import Channel, ChannelKind, ChannelStatus, ConflictPolicy
+from productsync.domain.conflicts import InboundType, Resolution
 from productsync.domain.inventory import Location, LocationKind, MovementKind, StockLevel, StockTotals
 from productsync.domain.pricing import PriceEntry, PriceList, PriceListKind
 from productsync.domain.quantities import BaseUnit, format_quantity
@@ -573,3 +574,76 @@ class MappingOut(BaseModel):
 
 class MappingPage(Page):
     items: list[MappingOut]
+
+
+# --- inbound changes and conflicts --------------------------------------------------------
+
+
+class InboundIn(Input):
+    event_id: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="The channel's id for this change; taken once (or give an Idempotency-Key header).",
+    )
+    type: InboundType = Field(description="sale and return are stock deltas; stock_count is absolute.")
+    external_id: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    sku: StrictStr | None = Field(default=None, min_length=1, max_length=64)
+    product_id: uuid.UUID | None = None
+    location_id: uuid.UUID | None = None
+    quantity: QuantityIn | None = Field(
+        default=None, description="Positive for deltas; the count for stock_count."
+    )
+    price: AmountIn | None = Field(
+        default=None, description="The new unit price on the channel's price list."
+    )
+    fields: dict[StrictStr, Any] | None = Field(
+        default=None, description="Content edits: name, description, texts, attributes."
+    )
+    based_on_version: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    based_on_quantity: QuantityIn | None = Field(
+        default=None, description="For merge: the quantity the channel saw before its count."
+    )
+    changed_at: datetime | None = Field(default=None, description="UTC; default: when the hub receives it.")
+    reason: StrictStr | None = Field(default=None, max_length=500)
+
+
+class InboundOut(BaseModel):
+    event_id: str
+    channel_id: uuid.UUID
+    outcome: str = Field(description="applied, kept_hub (the channel is corrected), queued, rejected")
+    product_id: uuid.UUID | None = None
+    sku: str | None = None
+    reason: str | None = None
+    conflict_id: uuid.UUID | None = None
+    replayed: bool = False
+    model_config = ConfigDict(extra="allow")
+
+
+class ConflictOut(BaseModel):
+    id: uuid.UUID
+    channel_id: uuid.UUID
+    product_id: uuid.UUID | None
+    kind: str
+    change: dict[str, Any]
+    hub_value: Any
+    hub_version: int
+    status: str
+    resolution: str | None
+    resolved_value: Any
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+class ConflictPage(BaseModel):
+    items: list[ConflictOut]
+    next_cursor: str | None
+
+
+class ResolveIn(Input):
+    resolution: Resolution
+    value: Any = Field(default=None, description="For custom: the stock level, price or fields to write.")
+    product_id: uuid.UUID | None = Field(
+        default=None,
+        description="For a change with an unmapped external id: the product it meant (mapped now).",
+    )

@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from productsync.domain.channels import ConflictPolicy
+from productsync.domain.inventory import MovementKind
 
 
 class ChangeKind(StrEnum):
@@ -33,6 +34,42 @@ class ChangeKind(StrEnum):
     STOCK_ABSOLUTE = "stock_absolute"  # "we count N"
     PRICE = "price"
     CONTENT = "content"  # names, descriptions, attributes
+
+
+class InboundType(StrEnum):
+    """What a channel reports, in its words."""
+
+    SALE = "sale"
+    RETURN = "return"
+    RESTOCK = "restock"
+    STOCK_COUNT = "stock_count"
+    PRICE = "price"
+    CONTENT = "content"
+
+
+@dataclass(frozen=True)
+class InboundMeaning:
+    change: ChangeKind
+    movement: MovementKind | None = None
+    sign: int = 1  # for stock deltas: the quantity given is positive; a sale lowers stock
+
+
+INBOUND: dict[InboundType, InboundMeaning] = {
+    InboundType.SALE: InboundMeaning(ChangeKind.STOCK_DELTA, MovementKind.SALE, -1),
+    InboundType.RETURN: InboundMeaning(ChangeKind.STOCK_DELTA, MovementKind.RETURN, 1),
+    InboundType.RESTOCK: InboundMeaning(ChangeKind.STOCK_DELTA, MovementKind.RECEIPT, 1),
+    InboundType.STOCK_COUNT: InboundMeaning(ChangeKind.STOCK_ABSOLUTE, MovementKind.COUNT),
+    InboundType.PRICE: InboundMeaning(ChangeKind.PRICE),
+    InboundType.CONTENT: InboundMeaning(ChangeKind.CONTENT),
+}
+
+
+class Resolution(StrEnum):
+    """How a person settles a queued conflict."""
+
+    KEEP_HUB = "keep_hub"
+    TAKE_CHANNEL = "take_channel"
+    CUSTOM = "custom"
 
 
 class Outcome(StrEnum):

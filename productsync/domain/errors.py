@@ -37,6 +37,9 @@ class ErrorCode(StrEnum):
     VERSION_MISMATCH = "version-mismatch"
     ARCHIVED = "archived"
     NO_PRICE = "no-price"
+    STALE_CHANGE = "stale-change"
+    UNKNOWN_EXTERNAL_ID = "unknown-external-id"
+    BAD_SIGNATURE = "bad-signature"
 
 
 class DomainError(Exception):
@@ -82,6 +85,11 @@ class InsufficientStock(Conflict):
 class CompareFailed(Conflict):
     code = ErrorCode.COMPARE_FAILED
     title = "Compare-and-set failed"
+
+
+class StaleChange(Conflict):
+    code = ErrorCode.STALE_CHANGE
+    title = "Stale change"
 
 
 class PreconditionFailed(DomainError):

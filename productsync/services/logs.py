@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from cloudevents.core.formats.json import JSONFormat
@@ -10,6 +11,7 @@ from cloudevents.core.v1.event import CloudEvent
 from sqlalchemy.engine import Row
 
 from productsync.domain.access import Actor, Scope
+from productsync.domain.errors import NotFound
 from productsync.store.uow import UnitOfWork
 
 EVENT_SOURCE = "/productsync"
@@ -56,6 +58,36 @@ async def list_events(
     partners = None if actor.is_admin else {p for p in (actor.partner_id, *actor.readable_partners) if p}
     rows = await uow.outbox.after(after, partners=partners, limit=limit, types=types)
     return [(int(r.seq), to_cloudevent(r)) for r in rows]
+
+
+async def latest_seq(uow: UnitOfWork) -> int:
+    return await uow.outbox.latest_seq()
+
+
+async def channel_events(
+    uow: UnitOfWork, actor: Actor, channel_id: uuid.UUID, *, after: int, limit: int = 200
+) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
+    """What a stream channel should see after ``after``: the events it routes (its slice,
+    its locations, its price list, not its own echoes) and those directed at it. Returns
+    the cursor to continue from (past events read but not meant for it) and the events."""
+    channel = await uow.channels.get(channel_id)
+    if channel is None or not actor.can_write(channel.owner_partner_id):
+        raise NotFound("channel", channel_id)
+    rows = await uow.outbox.after(after, partners=None, limit=limit, directed=True)
+    owners = await uow.products.owners_and_categories({r.product_id for r in rows if r.product_id})
+    out = []
+    for r in rows:
+        owner, category = owners.get(r.product_id, (None, None))
+        if channel.routes(
+            event_type=r.type,
+            data=r.data,
+            owner_partner_id=owner,
+            category_id=category,
+            origin=r.origin,
+            directed_to=r.channel_id,
+        ):
+            out.append((int(r.seq), to_cloudevent(r)))
+    return (int(rows[-1].seq) if rows else after), out
 
 
 _FORMAT = JSONFormat()

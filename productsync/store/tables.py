@@ -347,7 +347,7 @@ conflicts = Table(
     Column("id", Uuid, primary_key=True),
     Column("channel_id", Uuid, ForeignKey("channels.id"), nullable=False),
     Column("owner_partner_id", Uuid, nullable=True, index=True),
-    Column("product_id", Uuid, ForeignKey("products.id"), nullable=False),
+    Column("product_id", Uuid, ForeignKey("products.id"), nullable=True),  # null: unknown external id
     Column("kind", String(20), nullable=False),
     Column("change", JSON, nullable=False),
     Column("hub_value", JSON, nullable=True),

@@ -30,6 +30,7 @@ from productsync.store.repositories.catalog import (
 )
 from productsync.store.repositories.channels import ChannelRepository, MappingRepository
 from productsync.store.repositories.deliveries import DeliveryRepository
+from productsync.store.repositories.inbound import ConflictRepository, ReceiptRepository
 from productsync.store.repositories.log import (
     AuditRepository,
     IdempotencyRepository,
@@ -61,6 +62,8 @@ class UnitOfWork:
     channels: ChannelRepository
     mappings: MappingRepository
     deliveries: DeliveryRepository
+    receipts: ReceiptRepository
+    conflicts: ConflictRepository
 
     def __init__(self, db: Database, *, readonly: bool = False, request_id: str | None = None) -> None:
         self.db = db
@@ -100,6 +103,8 @@ class UnitOfWork:
         self.channels = ChannelRepository(conn)
         self.mappings = MappingRepository(conn)
         self.deliveries = DeliveryRepository(conn)
+        self.receipts = ReceiptRepository(conn)
+        self.conflicts = ConflictRepository(conn)
         return self
 
     @property

@@ -18,6 +18,8 @@ import pytest
 
 from tests import services
 
+STRIPE_SECRET = "whsec_test_e2e_0123456789abcdef"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -50,6 +52,11 @@ def _start(url: str, tmp: Path, backend: str, extra_env: dict[str, str] | None =
         "PRODUCTSYNC_DATABASE_URL": url,
         "PRODUCTSYNC_PORT": str(port),
         "PRODUCTSYNC_AUTH_CACHE_SECONDS": "0",
+        # Test receivers and fake platforms listen on 127.0.0.1.
+        "PRODUCTSYNC_WEBHOOK_ALLOW_LOOPBACK": "true",
+        "PRODUCTSYNC_WEBHOOK_TIMEOUT_SECONDS": "3",
+        "PRODUCTSYNC_STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
+        **(extra_env or {}),
     }
     seeded = cli(env, "demo")
     assert seeded.returncode == 0, seeded.stderr

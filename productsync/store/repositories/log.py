@@ -186,6 +186,10 @@ class OutboxRepository(Repository):
         top = int((await self.conn.execute(select(func.coalesce(func.max(outbox.c.seq), 0)))).scalar_one())
         await self.conn.execute(insert(outbox), [{**r, "seq": top + n} for n, r in enumerate(rows, start=1)])
 
+    async def latest_seq(self) -> int:
+        stmt = select(func.coalesce(func.max(outbox.c.seq), 0))
+        return int((await self.conn.execute(stmt)).scalar_one())
+
     async def has_pending(self) -> bool:
         stmt = select(outbox.c.id).where(outbox.c.seq.is_(None)).limit(1)
         return (await self.conn.execute(stmt)).first() is not None

@@ -96,6 +96,23 @@ class PriceRepository(Repository):
             )
         return int(version)
 
+    async def lock_header(self, list_id: uuid.UUID, product_id: uuid.UUID, now: datetime) -> datetime:
+        """Lock the (list, product) header row, creating it at version 0 when the product was
+        never priced; returns when its prices last changed. Holding it, a decision about
+        the prices cannot be overtaken by a concurrent PUT."""
+        await self.conn.execute(
+            self.insert_ignore(
+                product_prices,
+                {"price_list_id": list_id, "product_id": product_id, "version": 0, "updated_at": now},
+            )
+        )
+        stmt = select(product_prices.c.updated_at).where(
+            product_prices.c.price_list_id == list_id, product_prices.c.product_id == product_id
+        )
+        if self.is_postgres:
+            stmt = stmt.with_for_update()
+        return (await self.conn.execute(stmt)).scalar_one()
+
     async def entries(self, list_id: uuid.UUID, product_id: uuid.UUID) -> tuple[list[PriceEntry], int]:
         """The tier set and its version (0 when never priced)."""
         head = (

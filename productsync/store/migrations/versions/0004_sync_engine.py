@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("channel_id", sa.Uuid(), nullable=False),
         sa.Column("owner_partner_id", sa.Uuid(), nullable=True),
-        sa.Column("product_id", sa.Uuid(), nullable=False),
+        sa.Column("product_id", sa.Uuid(), nullable=True),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("change", sa.JSON(), nullable=False),
         sa.Column("hub_value", sa.JSON(), nullable=True),
