@@ -13,19 +13,31 @@ from typing import Any
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 
+class _Server(ThreadingHTTPServer):
+    # The stdlib default backlog (5) resets connections under a burst of concurrent
+    # deliveries; a real receiver sits behind a server with a deep accept queue.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class Receiver:
     def __init__(self) -> None:
         self.secrets: list[str] = []
         self.script: deque[tuple[int, float]] = deque()  # (status, delay seconds) for the next requests
         self.accepted: list[dict[str, Any]] = []
         self.refused_signatures = 0
+        self.aborted = 0
         self.requests = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 receiver.requests += 1
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                expected = int(self.headers.get("content-length", 0))
+                body = self.rfile.read(expected)
+                if len(body) < expected:  # the sender died mid-request (a killed worker)
+                    receiver.aborted += 1
+                    return
                 status, delay = receiver.script.popleft() if receiver.script else (200, 0.0)
                 if delay:
                     time.sleep(delay)
@@ -50,7 +62,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
