@@ -8,6 +8,8 @@ recovering receiver is not hit by every queued delivery in the same second):
 That is 11 retries over about 3 days 4 hours; after the last one the delivery is dead
 (listed and replayable). A receiver's ``Retry-After`` is honoured when it asks for longer.
 A channel failing continuously for 3 days is disabled; ``410 Gone`` disables it at once.
+When a failing channel answers again, its waiting retries are made due at once (the
+receiver is back; the backlog drains now, coalesced, instead of on each delivery's clock).
 """
 
 from __future__ import annotations

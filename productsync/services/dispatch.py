@@ -153,6 +153,8 @@ async def record_attempt(uow: UnitOfWork, claimed: Claimed, attempt: Attempt) ->
         await uow.deliveries.delivered(
             claimed.delivery_id, uow.now, attempt.status_code or 200, max(latency, 0)
         )
+        if claimed.channel.failing_since is not None:
+            await uow.deliveries.make_due(claimed.channel.id, uow.now)
         await uow.channels.set_health(claimed.channel.id, success_at=uow.now, clear_failing=True)
         return DeliveryStatus.DELIVERED
     failing_since = await uow.channels.failing_since(claimed.channel.id)

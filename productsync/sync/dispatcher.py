@@ -11,24 +11,25 @@ from datetime import timedelta
 import httpx
 
 from productsync.bootstrap import Hub
-from productsync.services.dispatch import Claimed, claim, fan_out, has_work, record_attempt
+from productsync.services.dispatch import Attempt, Claimed, claim, fan_out, has_work, record_attempt
 from productsync.store.uow import UnitOfWork, transaction
 from productsync.sync.connectors import Connectors
 
 log = logging.getLogger("productsync.dispatcher")
 
 
-async def _deliver(hub: Hub, connectors: Connectors, claimed: Claimed) -> None:
-    attempt = await connectors.send(claimed)
+async def _record(hub: Hub, results: list[tuple[Claimed, Attempt]]) -> None:
+    """All of a round's outcomes in one transaction (one commit, not one per delivery)."""
 
-    async def write(uow: UnitOfWork) -> object:
-        return await record_attempt(uow, claimed, attempt)
+    async def write(uow: UnitOfWork) -> None:
+        for claimed, attempt in results:
+            await record_attempt(uow, claimed, attempt)
 
     await transaction(hub.db, write)
 
 
 async def dispatch_once(
-    hub: Hub, client: httpx.AsyncClient, *, batch: int = 50, connectors: Connectors | None = None
+    hub: Hub, client: httpx.AsyncClient, *, batch: int = 200, connectors: Connectors | None = None
 ) -> int:
     """One round; returns how many deliveries were attempted (0: nothing was due).
     Pass ``connectors`` to keep broker connections across rounds (``run`` does)."""
@@ -41,10 +42,11 @@ async def dispatch_once(
         own = connectors is None
         senders = connectors or Connectors(client, hub.settings)
         try:
-            await asyncio.gather(*(_deliver(hub, senders, c) for c in claimed))
+            attempts = await asyncio.gather(*(senders.send(c) for c in claimed))
         finally:
             if own:
                 await senders.aclose()
+        await _record(hub, list(zip(claimed, attempts, strict=True)))
         log.debug("attempted %d deliveries", len(claimed))
     return len(claimed)
 

@@ -17,7 +17,7 @@ class Repository:
     def is_postgres(self) -> bool:
         return self.conn.dialect.name == "postgresql"
 
-    def insert_ignore(self, table: Table, values: dict[str, Any]) -> Any:
-        """INSERT … ON CONFLICT DO NOTHING in the connection's dialect."""
+    def insert_ignore(self, table: Table, values: dict[str, Any] | list[dict[str, Any]]) -> Any:
+        """INSERT … ON CONFLICT DO NOTHING in the connection's dialect (one row or many)."""
         dialect_insert = postgresql.insert if self.is_postgres else sqlite.insert
-        return dialect_insert(table).values(**values).on_conflict_do_nothing()
+        return dialect_insert(table).values(values).on_conflict_do_nothing()

@@ -71,8 +71,23 @@ class DeliveryRepository(Repository):
         )
 
     async def add(self, rows: list[dict[str, Any]]) -> None:
-        for row in rows:  # ON CONFLICT keeps a re-run fan-out from duplicating work
-            await self.conn.execute(self.insert_ignore(deliveries, row))
+        # ON CONFLICT keeps a re-run fan-out from duplicating work; chunks keep each
+        # statement under SQLite's bound-parameter limit.
+        for start in range(0, len(rows), 500):
+            await self.conn.execute(self.insert_ignore(deliveries, rows[start : start + 500]))
+
+    async def make_due(self, channel_id: uuid.UUID, now: datetime) -> int:
+        """A channel that was failing answered again: its waiting retries go now."""
+        result = await self.conn.execute(
+            update(deliveries)
+            .where(
+                _D.channel_id == channel_id,
+                _D.status == DeliveryStatus.PENDING.value,
+                _D.next_attempt_at > now,
+            )
+            .values(next_attempt_at=now)
+        )
+        return int(result.rowcount or 0)
 
     async def waiting(self, limit: int = 10_000) -> list[Row[Any]]:
         stmt = (
