@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from productsync import __version__
 from productsync.api import problems
 from productsync.api.deps import AuthCache, JsonOnlyMiddleware, RequestIdMiddleware
-from productsync.api.routers import catalog, channels, inbound, logs, payments, prices, stock, stream
+from productsync.api.routers import catalog, channels, inbound, logs, prices, stock, stream, webhooks
 from productsync.bootstrap import housekeeping, start_hub
 from productsync.config import Settings
 from productsync.sync import dispatcher
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
     problems.install(app)
-    for module in (logs, catalog, stock, prices, channels, inbound, payments, stream):
+    for module in (logs, catalog, stock, prices, channels, inbound, webhooks, stream):
         app.include_router(module.router)
     app.add_middleware(JsonOnlyMiddleware)
     app.add_middleware(RequestIdMiddleware)

@@ -44,6 +44,7 @@ from productsync.domain.money import parse_amount
 from productsync.domain.pricing import PriceEntry
 from productsync.domain.quantities import format_quantity, to_quantity
 from productsync.services import catalog, pricing, stock
+from productsync.services.projection import credentials
 from productsync.services.recording import record
 from productsync.services.snapshots import product_state
 from productsync.store.repositories.log import event_row
@@ -350,6 +351,33 @@ async def receive(
     result = await _decide_and_apply(uow, actor, channel, change)
     await uow.receipts.settle(source, change.event_id, result.status_code, result.body)
     return result
+
+
+async def receive_batch(
+    uow: UnitOfWork, actor: Actor, channel_id: uuid.UUID, event_id: str, changes: list[InboundChange]
+) -> InboundResult:
+    """Several changes that arrived as one event (an order's lines): taken once, all or
+    nothing (a line that fails rolls the whole event back)."""
+    channel = await _channel(uow, actor, channel_id)
+    source = f"channel:{channel.id}"
+    seen = await uow.receipts.claim(source, event_id, uow.now)
+    if seen is not None:
+        return InboundResult(seen[0], {**seen[1], "replayed": True})
+    lines = [(await _decide_and_apply(uow, actor, channel, change)).body for change in changes]
+    queued = any(line.get("outcome") == "queued" for line in lines)
+    result = InboundResult(
+        202 if queued else 200, {"event_id": event_id, "channel_id": str(channel.id), "lines": lines}
+    )
+    await uow.receipts.settle(source, event_id, result.status_code, result.body)
+    return result
+
+
+async def webhook_channel(uow: UnitOfWork, channel_id: uuid.UUID) -> tuple[Channel, dict[str, str]] | None:
+    """A channel and its platform credentials, for webhooks that authenticate by signature."""
+    channel = await uow.channels.get(channel_id)
+    if channel is None:
+        return None
+    return channel, await credentials(uow, channel.id)
 
 
 async def _decide_and_apply(

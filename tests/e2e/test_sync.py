@@ -3,6 +3,7 @@ dispatcher, the SSE stream with resume, inbound changes and the review queue, St
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -317,3 +318,101 @@ def test_the_stripe_endpoint_needs_no_api_key_but_a_signature(server: Server, wh
             headers={"stripe-signature": "t=1,v1=00"},
         )
         assert r.status_code == 400 and r.json()["code"] == "bad-signature"
+
+
+def _shopify_post(
+    server: Server, channel_id: str, body: dict[str, Any], *, secret: str, topic: str, webhook_id: str
+) -> httpx.Response:
+    raw = json.dumps(body).encode()
+    digest = base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
+    with server.client() as c:
+        return c.post(
+            f"/v1/webhooks/shopify/{channel_id}",
+            content=raw,
+            headers={
+                "content-type": "application/json",
+                "x-shopify-hmac-sha256": digest,
+                "x-shopify-topic": topic,
+                "x-shopify-webhook-id": webhook_id,
+                "x-shopify-shop-domain": "nailco.myshopify.com",
+            },
+        )
+
+
+def test_shopify_order_webhooks_record_sales_all_or_nothing_once(server: Server, demo: Demo) -> None:
+    with server.client("nailco") as c:
+        products = c.get("/v1/products", params={"partner_id": demo.partners["nailco"], "limit": 2}).json()[
+            "items"
+        ]
+        location = _stock(c, products[0]["id"])["location_id"]
+        made = c.post(
+            "/v1/channels",
+            json={
+                "name": f"shopify {uuid.uuid4().hex[:6]}",
+                "kind": "shopify",
+                "url": "https://nailco.invalid",
+                "location_ids": [location],
+                "credentials": {"access_token": "shpat_x", "webhook_secret": "shh"},
+            },
+        )
+        assert made.status_code == 201, made.text
+        channel = made.json()
+        assert channel["has_credentials"] is True and "shpat_x" not in made.text and "shh" not in made.text
+        c.patch(f"/v1/channels/{channel['id']}", json={"status": "paused"})  # no outbound in this test
+        for p in products:  # both have stock at the channel's location
+            _adjust(c, p["id"], location, 5)
+        c.put(
+            f"/v1/channels/{channel['id']}/mappings",
+            json={
+                "mappings": [
+                    {"external_id": "4001", "product_id": products[0]["id"]},
+                    {"external_id": "4002", "product_id": products[1]["id"]},
+                ]
+            },
+        )
+        before = [
+            next(
+                lv
+                for lv in c.get(f"/v1/products/{p['id']}/stock").json()["locations"]
+                if lv["location_id"] == location
+            )
+            for p in products
+        ]
+    order = {
+        "id": 820982911946154508,
+        "line_items": [
+            {"id": 1, "variant_id": 4001, "quantity": 1, "sku": products[0]["sku"]},
+            {"id": 2, "variant_id": 4002, "quantity": 1, "sku": products[1]["sku"]},
+        ],
+    }
+    bad_line = {"id": 2, "line_items": [order["line_items"][0], {"id": 3, "variant_id": 999, "quantity": 1}]}
+    refused = _shopify_post(
+        server, channel["id"], bad_line, secret="shh", topic="orders/create", webhook_id="w0"
+    )
+    assert refused.status_code == 422 and refused.json()["code"] == "unknown-external-id"
+    forged = _shopify_post(
+        server, channel["id"], order, secret="nope", topic="orders/create", webhook_id="w1"
+    )
+    assert forged.status_code == 401
+    ok = _shopify_post(server, channel["id"], order, secret="shh", topic="orders/create", webhook_id="w1")
+    assert ok.status_code == 200 and [x["outcome"] for x in ok.json()["lines"]] == ["applied", "applied"], (
+        ok.text
+    )
+    again = _shopify_post(server, channel["id"], order, secret="shh", topic="orders/create", webhook_id="w1")
+    assert again.json()["replayed"] is True
+    with server.client("nailco") as c:
+        after = [
+            next(
+                lv
+                for lv in c.get(f"/v1/products/{p['id']}/stock").json()["locations"]
+                if lv["location_id"] == location
+            )
+            for p in products
+        ]
+    assert [float(a["on_hand"]) for a in after] == [float(b["on_hand"]) - 1 for b in before]
+    ignored = _shopify_post(
+        server, channel["id"], {"id": 1}, secret="shh", topic="customers/create", webhook_id="w2"
+    )
+    assert ignored.json()["outcome"] == "ignored"
+    with server.client() as anon:
+        assert anon.post(f"/v1/webhooks/shopify/{uuid.uuid4()}", json=order).status_code == 404

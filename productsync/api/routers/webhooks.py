@@ -1,0 +1,110 @@
+"""Webhooks from payment gateways and storefront platforms. Authenticated by the
+sender's signature, not by an API key."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from productsync.api.deps import HubDep
+from productsync.api.problems import ApiProblem
+from productsync.api.schemas import PROBLEM_RESPONSES
+from productsync.domain import shopify
+from productsync.domain.access import system_actor
+from productsync.domain.channels import ChannelKind
+from productsync.domain.errors import NotFound
+from productsync.services import inbound, payments
+from productsync.store.uow import UnitOfWork, transaction
+
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES, tags=["payments"])
+
+
+@router.post("/webhooks/stripe")
+async def stripe_webhook(request: Request, hub: HubDep) -> JSONResponse:
+    """Stripe events, verified against `Stripe-Signature` exactly as Stripe documents it
+    (HMAC-SHA256 of `timestamp.payload` with the endpoint secret, any `v1` signature,
+    timestamp within the tolerance). A wrong or missing signature is 400 and changes
+    nothing; each event id is applied once (a redelivery gets the first answer)."""
+    settings = hub.settings
+    if not settings.stripe_webhook_secret:
+        raise ApiProblem(404, "not-found", "the Stripe endpoint is not configured on this hub")
+    payload = await request.body()
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload,
+            request.headers.get("stripe-signature"),
+            settings.stripe_webhook_secret,
+            tolerance=settings.stripe_tolerance_seconds,
+        )
+    except stripe.SignatureVerificationError as exc:
+        reason = str(exc).split(".")[0][:200]
+        raise ApiProblem(400, "bad-signature", f"Stripe-Signature does not verify: {reason}") from exc
+    try:
+        event: Any = json.loads(payload)
+    except ValueError as exc:
+        raise ApiProblem(400, "malformed-json", "the request body is not valid JSON") from exc
+    if not isinstance(event, dict):
+        raise ApiProblem(400, "malformed-json", "the event must be a JSON object")
+
+    async def use_case(uow: UnitOfWork) -> payments.InboundResult:
+        return await payments.record_event(uow, event)
+
+    result = await transaction(hub.db, use_case)
+    return JSONResponse(result.body, status_code=result.status_code)
+
+
+@router.post("/webhooks/shopify/{channel_id}", tags=["inbound"])
+async def shopify_webhook(channel_id: uuid.UUID, request: Request, hub: HubDep) -> JSONResponse:
+    """A Shopify store's order and refund webhooks for one Shopify channel, verified by
+    `X-Shopify-Hmac-Sha256` (base64 HMAC-SHA256 of the raw body with the channel's
+    `webhook_secret` credential; 401 when it does not verify). `orders/create` and
+    `orders/paid` record sales of the mapped variants, `refunds/create` returns; all lines
+    of one webhook or none, once per `X-Shopify-Webhook-Id`."""
+    payload = await request.body()
+    found = await transaction(hub.db, lambda uow: inbound.webhook_channel(uow, channel_id), readonly=True)
+    if found is None or found[0].kind is not ChannelKind.SHOPIFY or not found[1].get("webhook_secret"):
+        raise NotFound("channel", channel_id)
+    channel, creds = found
+    if not shopify.verify_hmac(
+        creds["webhook_secret"], payload, request.headers.get("x-shopify-hmac-sha256")
+    ):
+        raise ApiProblem(401, "bad-signature", "X-Shopify-Hmac-Sha256 does not verify")
+    webhook_id = request.headers.get("x-shopify-webhook-id") or request.headers.get("x-shopify-event-id")
+    if not webhook_id:
+        raise ApiProblem(422, "event-id-required", "X-Shopify-Webhook-Id is missing")
+    topic = request.headers.get("x-shopify-topic", "")
+    try:
+        body: Any = json.loads(payload)
+    except ValueError as exc:
+        raise ApiProblem(400, "malformed-json", "the request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise ApiProblem(400, "malformed-json", "the webhook body must be a JSON object")
+    lines = shopify.stock_lines(topic, body)
+    if lines is None:
+        return JSONResponse({"event_id": webhook_id, "outcome": "ignored", "topic": topic})
+    at = datetime.now(UTC)
+    reference = str(body.get("order_id") or body.get("id") or webhook_id)
+    changes = [
+        inbound.InboundChange(
+            event_id=f"{webhook_id}:{i}",
+            type=line.type,
+            changed_at=at,
+            external_id=line.variant_id,
+            quantity=line.quantity,
+            reason=f"shopify {topic} {reference}",
+        )
+        for i, line in enumerate(lines)
+    ]
+    actor = system_actor(f"channel:{channel.id}")
+
+    async def use_case(uow: UnitOfWork) -> inbound.InboundResult:
+        return await inbound.receive_batch(uow, actor, channel.id, webhook_id, changes)
+
+    result = await transaction(hub.db, use_case)
+    return JSONResponse(result.body, status_code=result.status_code)
