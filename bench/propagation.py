@@ -25,10 +25,13 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +55,8 @@ class Receivers:
 
     def start(self, i: int) -> None:
         cmd = [sys.executable, str(ROOT / "bench" / "receiver_app.py"), str(self.ports[i])]
-        self.procs[i] = start(cmd, dict(os.environ), self.ports[i], "/stats")
+        log = os.path.join(tempfile.gettempdir(), f"productsync-bench-receiver-{i}.log")
+        self.procs[i] = start(cmd, dict(os.environ), self.ports[i], "/stats", log=log)
 
     def kill(self, i: int) -> None:
         proc = self.procs[i]
@@ -77,11 +81,17 @@ async def wait_drained(c: httpx.AsyncClient, channel_ids: list[str], timeout: fl
         if all(s["pending"] == 0 and s["in_flight"] == 0 for s in statuses):
             return time.monotonic() - started
         await asyncio.sleep(0.1)
+    for ch in channel_ids:
+        waiting = (await c.get(f"/v1/channels/{ch}/deliveries", params={"status": "pending"})).json()["items"]
+        print(
+            ch, [(d["attempts"], d["last_error"], d["next_attempt_at"]) for d in waiting[:3]], file=sys.stderr
+        )
     raise RuntimeError("the hub did not drain")
 
 
 async def drive(
-    c: httpx.AsyncClient,
+    base_url: str,
+    headers: dict[str, str],
     rate: int,
     seconds: float,
     pairs: list[tuple[str, str]],
@@ -89,31 +99,48 @@ async def drive(
     eur: str,
     on_tick: Any = None,
 ) -> dict[str, Any]:
-    """Open loop: request i goes out at t0 + i/rate whether or not earlier ones are done."""
+    """Open loop: request i goes out at t0 + i/rate whether or not earlier ones are done.
+    The client is aiohttp (httpx costs several times the CPU per request, and shares the
+    2 cores with the hub); each change carries an Idempotency-Key, so a request that
+    meets a closing keep-alive connection is simply sent again."""
     n = int(rate * seconds)
     sign: dict[tuple[str, str], int] = {}
     api_ms: list[float] = []
     failures = 0
+    run_id = uuid.uuid4().hex[:8]
     t0 = time.monotonic()
+    session = aiohttp.ClientSession(
+        base_url,
+        headers=headers,
+        connector=aiohttp.TCPConnector(limit=64),
+        timeout=aiohttp.ClientTimeout(120),
+    )
 
     async def one(i: int) -> None:
         nonlocal failures
         started = time.monotonic()
+        key = {"Idempotency-Key": f"{run_id}-{i}"}
         if i % 5 == 4:
             pid = priced[i % len(priced)]
-            cents = 1000 + (i % 500)
-            r = await c.put(
-                f"/v1/price-lists/{eur}/prices/{pid}", json={"prices": [{"amount": f"{cents / 100:.2f}"}]}
-            )
+            method, path = "PUT", f"/v1/price-lists/{eur}/prices/{pid}"
+            body: dict[str, Any] = {"prices": [{"amount": f"{(1000 + i % 500) / 100:.2f}"}]}
         else:
             pair = pairs[i % len(pairs)]
             delta = sign.get(pair, 1)
             sign[pair] = -delta
-            r = await c.post(
-                "/v1/stock/adjustments", json={"product_id": pair[0], "location_id": pair[1], "delta": delta}
-            )
+            method, path = "POST", "/v1/stock/adjustments"
+            body = {"product_id": pair[0], "location_id": pair[1], "delta": delta}
+        status = 0
+        for _ in range(3):
+            try:
+                async with session.request(method, path, json=body, headers=key) as r:
+                    status = r.status
+                    await r.read()
+                break
+            except aiohttp.ClientError:
+                continue
         api_ms.append((time.monotonic() - started) * 1000)
-        if r.status_code != 200:
+        if status != 200:
             failures += 1
 
     tasks = []
@@ -126,6 +153,7 @@ async def drive(
             await on_tick(time.monotonic() - t0)
         tasks.append(asyncio.create_task(one(i)))
     await asyncio.gather(*tasks)
+    await session.close()
     return {"sent": n, "elapsed": time.monotonic() - t0, "api_ms": api_ms, "failures": failures}
 
 
@@ -159,11 +187,26 @@ async def run(args: argparse.Namespace) -> None:
     for i in range(3):
         receivers.start(i)
     port = free_port()
+    hub_env = {**env, "PRODUCTSYNC_LOG_LEVEL": "info"} if args.hub_log else env
+    workers: list[subprocess.Popen[bytes]] = []
+    if args.dispatchers:  # the dispatcher in processes of its own, beside the API
+        hub_env["PRODUCTSYNC_EMBEDDED_DISPATCHER"] = "false"
+        out = open(args.hub_log, "ab") if args.hub_log else subprocess.DEVNULL  # noqa: SIM115
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "productsync", "worker"],
+                env=hub_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(args.dispatchers)
+        ]
     hub = start(
         [sys.executable, "-m", "productsync", "serve", "--port", str(port), "--workers", str(args.workers)],
-        env,
+        hub_env,
         port,
         "/v1/health",
+        log=args.hub_log,
     )
     lines: list[str] = []
     try:
@@ -212,7 +255,16 @@ async def run(args: argparse.Namespace) -> None:
                         events["up"] = time.monotonic()
 
                 before = await hub_versions(c, pairs, priced, eur, skus)
-                load = await drive(c, args.rate, args.seconds, pairs, priced, eur, tick)
+                load = await drive(
+                    f"http://127.0.0.1:{port}",
+                    {"Authorization": f"Bearer {admin_key}"},
+                    args.rate,
+                    args.seconds,
+                    pairs,
+                    priced,
+                    eur,
+                    tick,
+                )
                 drained_after_load = await wait_drained(c, channel_ids)
                 drain = (time.monotonic() - events["up"]) if "up" in events else None
                 expected = await hub_versions(c, pairs, priced, eur, skus)
@@ -242,10 +294,16 @@ async def run(args: argparse.Namespace) -> None:
                 print(lines[-1], flush=True)
     finally:
         stop(hub)
+        for w in workers:
+            stop(w)
         receivers.stop_all()
         await test_services.drop_postgres_database(url)
     print()
-    print(f"rate {args.rate}/s for {args.seconds:g} s, 3 webhook channels, hub workers: {args.workers}")
+    where = f"{args.dispatchers} worker process(es)" if args.dispatchers else "embedded in the API processes"
+    print(
+        f"rate {args.rate}/s for {args.seconds:g} s, 3 webhook channels, "
+        f"API processes: {args.workers}, dispatcher: {where}"
+    )
     print(
         "| run                    | chg/s  | fail | API p50 / p99 ms | latency p50 / p95 / p99 ms "
         "| p99 up-only | deliv/s | drain s | back→drained s | lost |"
@@ -261,7 +319,11 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="API processes (serve --workers)")
+    parser.add_argument(
+        "--dispatchers", type=int, default=1, help="productsync worker processes (0: embedded in serve)"
+    )
+    parser.add_argument("--hub-log", default=None, help="write the hub's log (at INFO) to this file")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -11,7 +12,7 @@ from fastapi import FastAPI
 from productsync import __version__
 from productsync.api import problems
 from productsync.api.deps import AuthCache, JsonOnlyMiddleware, RequestIdMiddleware
-from productsync.api.routers import catalog, channels, inbound, logs, prices, stock, stream, webhooks
+from productsync.api.routers import aliases, catalog, channels, inbound, logs, prices, stock, stream, webhooks
 from productsync.bootstrap import housekeeping, start_hub
 from productsync.config import Settings
 from productsync.sync import dispatcher
@@ -27,6 +28,7 @@ Errors are RFC 9457 `application/problem+json` with a stable `type` per error.
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,11 +57,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
     problems.install(app)
-    for module in (logs, catalog, stock, prices, channels, inbound, webhooks, stream):
+    for module in (logs, catalog, aliases, stock, prices, channels, inbound, webhooks, stream):
         app.include_router(module.router)
     app.add_middleware(JsonOnlyMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def configure_logging(level: str) -> None:
+    """The hub's own loggers (``productsync.*``) to stderr at ``level``; uvicorn keeps its own."""
+    logger = logging.getLogger("productsync")
+    logger.setLevel(level.upper())
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def factory() -> FastAPI:

@@ -588,6 +588,12 @@ class InboundIn(Input):
     )
     type: InboundType = Field(description="sale and return are stock deltas; stock_count is absolute.")
     external_id: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    external_sku: StrictStr | None = Field(
+        default=None, min_length=1, max_length=200, description="The channel's SKU, as mapped."
+    )
+    alias: StrictStr | None = Field(
+        default=None, min_length=3, max_length=250, description="A product alias, `scheme:code`."
+    )
     sku: StrictStr | None = Field(default=None, min_length=1, max_length=64)
     product_id: uuid.UUID | None = None
     location_id: uuid.UUID | None = None
@@ -647,3 +653,23 @@ class ResolveIn(Input):
         default=None,
         description="For a change with an unmapped external id: the product it meant (mapped now).",
     )
+
+
+class AliasIn(Input):
+    scheme: StrictStr = Field(min_length=1, max_length=40, examples=["supplier-acme"])
+    code: StrictStr = Field(min_length=1, max_length=200, examples=["AC-99812"])
+
+
+class AliasesIn(Input):
+    aliases: list[AliasIn] = Field(max_length=100, description="The full set; replaces the current one.")
+
+
+class AliasesOut(BaseModel):
+    product_id: uuid.UUID
+    aliases: list[AliasIn]
+
+
+class AliasLookupOut(BaseModel):
+    scheme: str
+    code: str
+    product_id: uuid.UUID

@@ -64,3 +64,23 @@ def gtin14(gtin: str) -> str:
     """The GTIN-14 form used as the uniqueness key: the same item as GTIN-13
     ``4006381333931`` and GTIN-14 ``04006381333931`` must not be two products."""
     return gtin.zfill(14)
+
+
+_SCHEME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+def normalize_alias(scheme: str, code: str) -> tuple[str, str]:
+    """Another code a product is known by: a scheme (``supplier``, ``warehouse``,
+    ``marketplace``, or a named one like ``supplier-acme``) and the code in it, trimmed,
+    case kept (suppliers' codes can be case-sensitive)."""
+    s = scheme.strip().lower()
+    if not _SCHEME_RE.match(s):
+        raise InvalidInput(
+            f"alias scheme {scheme!r} must be 1-40 characters of a-z, 0-9, '_' or '-', "
+            "starting with a letter",
+            field="scheme",
+        )
+    c = code.strip()
+    if not c or len(c) > 200 or any(ord(ch) < 32 for ch in c):
+        raise InvalidInput("alias code must be 1-200 printable characters", field="code")
+    return s, c

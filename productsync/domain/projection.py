@@ -15,7 +15,6 @@ from typing import Any
 from productsync.domain.catalog import Product
 from productsync.domain.channels import Channel
 from productsync.domain.inventory import StockLevel
-from productsync.domain.quantities import format_quantity
 
 
 def localized(product: Product, locale: str | None) -> tuple[str, str | None]:
@@ -51,15 +50,6 @@ class ChannelView:
     description: str | None = None
     active: bool = True
     credentials: dict[str, str] = field(default_factory=dict, repr=False)
-
-    def event_extension(self) -> dict[str, Any]:
-        """The part a generic (webhook, broker) channel gets inside the event data."""
-        out: dict[str, Any] = {}
-        if self.available is not None:
-            out["available_to_sell"] = format_quantity(self.available)
-        if self.external_ids:
-            out["external_ids"] = list(self.external_ids)
-        return out
 
 
 def whole_units(quantity: Decimal) -> int:

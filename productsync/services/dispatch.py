@@ -16,7 +16,8 @@ from productsync.domain.channels import Channel, ChannelKind, ChannelStatus
 from productsync.domain.deliveries import DeliveryStatus, Queued
 from productsync.domain.errors import NotFound
 from productsync.domain.events import EventType
-from productsync.domain.projection import ChannelView
+from productsync.domain.projection import ChannelView, channel_available
+from productsync.domain.quantities import format_quantity
 from productsync.services import snapshots
 from productsync.services.channels import get_channel, signing_secrets
 from productsync.services.logs import to_cloudevent
@@ -113,6 +114,10 @@ async def claim(
     out: list[Claimed] = []
     channels: dict[uuid.UUID, tuple[Channel, list[str]]] = {}
     views: dict[tuple[uuid.UUID, uuid.UUID], ChannelView | None] = {}
+    # Generic channels only need available-to-sell: one read of the round's levels serves all.
+    levels = await uow.stock.levels_for_products(
+        {r.product_id for r in rows if r.product_id is not None and r.type == EventType.STOCK_CHANGED}
+    )
     for r in rows:
         if r.channel_id not in channels:
             channel = await uow.channels.get(r.channel_id)
@@ -121,16 +126,21 @@ async def claim(
         channel, secrets = channels[r.channel_id]
         event = to_cloudevent(r)
         view = None
-        storefront = channel.kind in STOREFRONTS
-        if r.product_id is not None and (storefront or r.type == EventType.STOCK_CHANGED):
+        if r.product_id is not None and channel.kind in STOREFRONTS:
             key = (channel.id, r.product_id)
             if key not in views:
-                views[key] = await channel_view(
-                    uow, channel, r.product_id, at=uow.now, with_credentials=storefront
-                )
+                views[key] = await channel_view(uow, channel, r.product_id, at=uow.now, with_credentials=True)
             view = views[key]
-            if view is not None and not storefront and isinstance(event.get("data"), dict):
-                event["data"]["channel"] = {"id": str(channel.id), **view.event_extension()}
+        elif (
+            r.product_id is not None
+            and r.type == EventType.STOCK_CHANGED
+            and isinstance(event.get("data"), dict)
+        ):
+            available = channel_available(channel, levels.get(r.product_id, []))
+            event["data"]["channel"] = {
+                "id": str(channel.id),
+                "available_to_sell": format_quantity(available),
+            }
         out.append(Claimed(r.id, channel, secrets, r.event_id, event, r.event_time, r.attempts, view))
     return out
 
@@ -146,17 +156,32 @@ class Attempt:
     gone: bool = False
 
 
-async def record_attempt(uow: UnitOfWork, claimed: Claimed, attempt: Attempt) -> DeliveryStatus:
-    """Write down how a try went, schedule the next one, and keep the channel's health."""
-    if attempt.ok:
-        latency = int((uow.now - claimed.event_time).total_seconds() * 1000)
-        await uow.deliveries.delivered(
-            claimed.delivery_id, uow.now, attempt.status_code or 200, max(latency, 0)
-        )
-        if claimed.channel.failing_since is not None:
-            await uow.deliveries.make_due(claimed.channel.id, uow.now)
-        await uow.channels.set_health(claimed.channel.id, success_at=uow.now, clear_failing=True)
-        return DeliveryStatus.DELIVERED
+async def record_attempts(uow: UnitOfWork, results: list[tuple[Claimed, Attempt]]) -> None:
+    """Write down how a round's tries went: successes in one statement, with each channel's
+    health updated once; failures one by one (each gets its own next try)."""
+    done = [(c, a) for c, a in results if a.ok]
+    await uow.deliveries.delivered(
+        [
+            (
+                c.delivery_id,
+                a.status_code or 200,
+                max(0, int((uow.now - c.event_time).total_seconds() * 1000)),
+            )
+            for c, a in done
+        ],
+        uow.now,
+    )
+    for channel in {c.channel.id: c.channel for c, _ in done}.values():
+        if channel.failing_since is not None:  # it was failing and answered: drain its backlog now
+            await uow.deliveries.make_due(channel.id, uow.now)
+        await uow.channels.set_health(channel.id, success_at=uow.now, clear_failing=True)
+    for claimed, attempt in results:
+        if not attempt.ok:
+            await record_failure(uow, claimed, attempt)
+
+
+async def record_failure(uow: UnitOfWork, claimed: Claimed, attempt: Attempt) -> DeliveryStatus:
+    """Schedule the next try (or give up), and keep the channel's health."""
     failing_since = await uow.channels.failing_since(claimed.channel.id)
     step = rules.after_failure(
         claimed.attempts,

@@ -39,6 +39,7 @@ from productsync.domain.errors import (
     InvalidInput,
     NotFound,
 )
+from productsync.domain.identifiers import normalize_alias
 from productsync.domain.inventory import MovementKind
 from productsync.domain.money import parse_amount
 from productsync.domain.pricing import PriceEntry
@@ -69,6 +70,8 @@ class InboundChange:
     based_on_version: int | None = None
     based_on_quantity: Decimal | None = None
     reason: str | None = None
+    external_sku: str | None = None
+    alias: str | None = None  # "scheme:code", a hub-wide product alias
 
     def payload(self) -> dict[str, Any]:
         """JSON-ready, for the review queue and the audit log."""
@@ -88,6 +91,8 @@ class InboundChange:
             if self.based_on_quantity is not None
             else None,
             "reason": self.reason,
+            "external_sku": self.external_sku,
+            "alias": self.alias,
         }
 
 
@@ -129,13 +134,22 @@ async def _product(uow: UnitOfWork, channel: Channel, change: InboundChange) -> 
         product = await uow.products.get(change.product_id)
     elif change.sku is not None:
         product = await uow.products.get_by_sku(change.sku.strip().upper())
-    elif change.external_id is not None:
-        product_id = await uow.mappings.product_for(channel.id, change.external_id)
+    elif change.external_id is not None or change.external_sku is not None or change.alias is not None:
+        if change.external_id is not None:
+            product_id = await uow.mappings.product_for(channel.id, change.external_id)
+        elif change.external_sku is not None:
+            product_id = await uow.mappings.product_for_external_sku(channel.id, change.external_sku)
+        else:
+            scheme, _, code = (change.alias or "").partition(":")
+            scheme, code = normalize_alias(scheme, code)
+            product_id = await uow.aliases.lookup(scheme, code)
         if product_id is None:
             return None
         product = await uow.products.get(product_id)
     else:
-        raise InvalidInput("name the product: external_id, sku or product_id", field="external_id")
+        raise InvalidInput(
+            "name the product: external_id, external_sku, alias, sku or product_id", field="external_id"
+        )
     if product is None or not channel.sees(
         owner_partner_id=product.owner_partner_id, category_id=product.category_id
     ):
@@ -387,8 +401,9 @@ async def _decide_and_apply(
     base = {"event_id": change.event_id, "channel_id": str(channel.id)}
     if product is None:
         if channel.config.get("unknown_external_ids") != "park":
+            named = change.external_id or change.external_sku or change.alias
             raise InvalidInput(
-                f"external id {change.external_id!r} is not mapped on this channel",
+                f"{named!r} is not mapped on this channel (nor a known alias)",
                 code=ErrorCode.UNKNOWN_EXTERNAL_ID,
                 field="external_id",
             )
@@ -524,6 +539,8 @@ async def resolve_conflict(
         type=InboundType(raw["type"]),
         changed_at=datetime.fromisoformat(raw["changed_at"]),
         external_id=raw.get("external_id"),
+        external_sku=raw.get("external_sku"),
+        alias=raw.get("alias"),
         location_id=uuid.UUID(raw["location_id"]) if raw.get("location_id") else None,
         quantity=Decimal(raw["quantity"]) if raw.get("quantity") is not None else None,
         price=raw.get("price"),

@@ -28,7 +28,7 @@ from productsync.store.repositories.catalog import (
     PartnerRepository,
     ProductRepository,
 )
-from productsync.store.repositories.channels import ChannelRepository, MappingRepository
+from productsync.store.repositories.channels import AliasRepository, ChannelRepository, MappingRepository
 from productsync.store.repositories.deliveries import DeliveryRepository
 from productsync.store.repositories.inbound import ConflictRepository, ReceiptRepository
 from productsync.store.repositories.log import (
@@ -63,6 +63,7 @@ class UnitOfWork:
     mappings: MappingRepository
     deliveries: DeliveryRepository
     receipts: ReceiptRepository
+    aliases: AliasRepository
     conflicts: ConflictRepository
 
     def __init__(self, db: Database, *, readonly: bool = False, request_id: str | None = None) -> None:
@@ -104,6 +105,7 @@ class UnitOfWork:
         self.mappings = MappingRepository(conn)
         self.deliveries = DeliveryRepository(conn)
         self.receipts = ReceiptRepository(conn)
+        self.aliases = AliasRepository(conn)
         self.conflicts = ConflictRepository(conn)
         return self
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import aiohttp
 import httpx
 
 from productsync.config import Settings
@@ -19,19 +20,29 @@ class Connector(Protocol):
 
 
 class WebhookConnector:
-    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
-        self._client = client
+    """Owns one aiohttp session (a connection pool kept alive between deliveries)."""
+
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._session: aiohttp.ClientSession | None = None
 
     async def send(self, claimed: Claimed) -> Attempt:
         s = self._settings
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=256, limit_per_host=64, ttl_dns_cache=10)
+            self._session = aiohttp.ClientSession(connector=connector)
         return await webhook.send(
-            self._client,
+            self._session,
             claimed,
             timeout=s.webhook_timeout_seconds,
             allow_loopback=s.webhook_allow_loopback,
             allow_private=s.webhook_allow_private,
         )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 class StorefrontConnector:
@@ -59,9 +70,10 @@ class Connectors:
     """The connectors of one dispatcher loop (the broker connection lives as long as it)."""
 
     def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
+        self.webhooks = WebhookConnector(settings)
         self.rabbit = RabbitConnector(settings.amqp_url, timeout=min(settings.webhook_timeout_seconds, 15.0))
         self._by_kind: dict[ChannelKind, Connector] = {
-            ChannelKind.WEBHOOK: WebhookConnector(client, settings),
+            ChannelKind.WEBHOOK: self.webhooks,
             ChannelKind.RABBITMQ: self.rabbit,
             ChannelKind.SHOPIFY: StorefrontConnector(client, settings, ChannelKind.SHOPIFY),
             ChannelKind.WOOCOMMERCE: StorefrontConnector(client, settings, ChannelKind.WOOCOMMERCE),
@@ -75,3 +87,4 @@ class Connectors:
 
     async def aclose(self) -> None:
         await self.rabbit.aclose()
+        await self.webhooks.aclose()

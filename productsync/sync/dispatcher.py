@@ -1,43 +1,62 @@
-"""The dispatcher loop: fan out, claim, send concurrently, record. Runs inside
-``productsync serve`` (embedded) or alone as ``productsync worker``; several loops on one
-PostgreSQL database share the work through ``SKIP LOCKED`` claims."""
+"""The dispatcher: fan out, claim, send, record. Runs inside ``productsync serve``
+(embedded) or alone as ``productsync worker``; several on one PostgreSQL database share
+the work through ``SKIP LOCKED`` claims.
+
+``run`` is a pipeline, not a sequence of rounds: deliveries are claimed while earlier
+ones are still on the wire (up to ``max_in_flight``), and outcomes are written in small
+batches as they come back. A slow or dead receiver therefore holds up only its own
+deliveries, never the other channels'. Order per (channel, thing) still holds: a
+delivery stays ``in_flight`` in the database until its outcome is recorded, and the
+claim never takes the next delivery of a pair that is in flight.
+
+``dispatch_once`` runs one whole round (claim, send all, record) and is what the tests
+drive, one deterministic step at a time.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from datetime import timedelta
 
 import httpx
 
 from productsync.bootstrap import Hub
-from productsync.services.dispatch import Attempt, Claimed, claim, fan_out, has_work, record_attempt
+from productsync.services.dispatch import Attempt, Claimed, claim, fan_out, has_work, record_attempts
 from productsync.store.uow import UnitOfWork, transaction
 from productsync.sync.connectors import Connectors
 
 log = logging.getLogger("productsync.dispatcher")
 
+HTTP_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=128)
+
 
 async def _record(hub: Hub, results: list[tuple[Claimed, Attempt]]) -> None:
-    """All of a round's outcomes in one transaction (one commit, not one per delivery)."""
+    """Outcomes in one transaction (one commit, not one per delivery)."""
 
     async def write(uow: UnitOfWork) -> None:
-        for claimed, attempt in results:
-            await record_attempt(uow, claimed, attempt)
+        await record_attempts(uow, results)
 
     await transaction(hub.db, write)
+
+
+async def _claim_due(hub: Hub, limit: int) -> list[Claimed]:
+    """Fan new events out and take what is due; [] quickly when there is nothing to do."""
+    if not await transaction(hub.db, has_work, readonly=True):
+        return []
+    await transaction(hub.db, fan_out)
+    lease = timedelta(seconds=hub.settings.dispatcher_lease_seconds)
+    return await transaction(hub.db, lambda uow: claim(uow, limit=limit, lease=lease))
 
 
 async def dispatch_once(
     hub: Hub, client: httpx.AsyncClient, *, batch: int = 200, connectors: Connectors | None = None
 ) -> int:
     """One round; returns how many deliveries were attempted (0: nothing was due).
-    Pass ``connectors`` to keep broker connections across rounds (``run`` does)."""
-    if not await transaction(hub.db, has_work, readonly=True):
-        return 0
-    await transaction(hub.db, fan_out)
-    lease = timedelta(seconds=hub.settings.dispatcher_lease_seconds)
-    claimed = await transaction(hub.db, lambda uow: claim(uow, limit=batch, lease=lease))
+    Pass ``connectors`` to keep broker connections across rounds."""
+    claimed = await _claim_due(hub, batch)
     if claimed:
         own = connectors is None
         senders = connectors or Connectors(client, hub.settings)
@@ -47,24 +66,110 @@ async def dispatch_once(
             if own:
                 await senders.aclose()
         await _record(hub, list(zip(claimed, attempts, strict=True)))
-        log.debug("attempted %d deliveries", len(claimed))
     return len(claimed)
 
 
-async def run(hub: Hub, *, idle_seconds: float = 0.2, stop: asyncio.Event | None = None) -> None:
-    """Until cancelled (or ``stop`` is set): dispatch, and nap only when there was nothing to do."""
-    async with httpx.AsyncClient(follow_redirects=False) as client:
-        connectors = Connectors(client, hub.settings)
+class _Stats:
+    """Throughput and send latency, logged every ``every`` seconds at INFO when busy."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self.started = time.monotonic()
+        self.sent = 0
+        self.failed = 0
+        self.send_seconds = 0.0
+
+    def add(self, attempt: Attempt, seconds: float) -> None:
+        self.sent += 1
+        self.failed += 0 if attempt.ok else 1
+        self.send_seconds += seconds
+        now = time.monotonic()
+        if now - self.started >= self.every:
+            log.info(
+                "%d deliveries (%d failed) in %.0f s, %.0f ms per send on average",
+                self.sent,
+                self.failed,
+                now - self.started,
+                self.send_seconds / self.sent * 1000,
+            )
+            self.started, self.sent, self.failed, self.send_seconds = now, 0, 0, 0.0
+
+
+async def run(
+    hub: Hub,
+    *,
+    idle_seconds: float = 0.05,
+    stop: asyncio.Event | None = None,
+    max_in_flight: int = 400,
+    batch: int = 200,
+) -> None:
+    """Until cancelled (or ``stop`` is set)."""
+    results: asyncio.Queue[tuple[Claimed, Attempt]] = asyncio.Queue()
+    recorded = asyncio.Event()  # an outcome was written: its pair may be claimable now
+    in_flight: set[asyncio.Task[None]] = set()
+    stats = _Stats()
+
+    async def send(connectors: Connectors, claimed: Claimed) -> None:
+        started = time.monotonic()
         try:
-            while stop is None or not stop.is_set():
+            attempt = await connectors.send(claimed)
+        except Exception as exc:  # noqa: BLE001 - a connector bug is a failed try, not a lost delivery
+            log.exception("connector failed on delivery %s", claimed.delivery_id)
+            attempt = Attempt(False, error=f"connector error: {type(exc).__name__}")
+        stats.add(attempt, time.monotonic() - started)
+        await results.put((claimed, attempt))
+
+    async def recorder() -> None:
+        while True:
+            batch_ = [await results.get()]
+            await asyncio.sleep(0.005)  # let a few more land: one commit for several outcomes
+            while not results.empty() and len(batch_) < 500:
+                batch_.append(results.get_nowait())
+            for attempt_try in range(3):
                 try:
-                    done = await dispatch_once(hub, client, connectors=connectors)
+                    await _record(hub, batch_)
+                    break
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # noqa: BLE001 - a bad round must not stop deliveries for good
-                    log.exception("dispatch round failed; retrying")
-                    done = 0
-                if not done:
-                    await asyncio.sleep(idle_seconds)
+                except Exception:  # noqa: BLE001 - unrecorded outcomes are re-sent after the lease
+                    log.exception("recording %d outcomes failed (try %d)", len(batch_), attempt_try + 1)
+                    await asyncio.sleep(0.5)
+            recorded.set()
+
+    async with httpx.AsyncClient(follow_redirects=False, limits=HTTP_LIMITS) as client:
+        connectors = Connectors(client, hub.settings)
+        writer = asyncio.create_task(recorder())
+        try:
+            while stop is None or not stop.is_set():
+                room = max_in_flight - len(in_flight)
+                claimed: list[Claimed] = []
+                if room > 0:
+                    try:
+                        claimed = await _claim_due(hub, min(room, batch))
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:  # noqa: BLE001 - a bad round must not stop deliveries for good
+                        log.exception("claiming deliveries failed; retrying")
+                for c in claimed:
+                    task = asyncio.create_task(send(connectors, c))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if not claimed:
+                    recorded.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(recorded.wait(), idle_seconds)
         finally:
+            for task in list(in_flight):
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+            # What was sent but not yet written is written now (or re-sent after the lease).
+            pending = []
+            while not results.empty():
+                pending.append(results.get_nowait())
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            if pending:
+                with contextlib.suppress(Exception):
+                    await _record(hub, pending)
             await connectors.aclose()

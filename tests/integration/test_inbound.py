@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from productsync.domain.access import Scope
+from productsync.domain.catalog import NewProduct
 from productsync.domain.channels import ChannelKind, ConflictPolicy, NewChannel
 from productsync.domain.conflicts import InboundType, Resolution
 from productsync.domain.errors import CompareFailed, Forbidden, InsufficientStock, InvalidInput
 from productsync.domain.pricing import PriceEntry, PriceListKind
-from productsync.services import channels, inbound, pricing, stock
+from productsync.services import catalog, channels, inbound, pricing, stock
 from productsync.services.inbound import InboundChange
 from productsync.store.tables import audit_log, outbox
 from productsync.store.uow import transaction
@@ -379,3 +380,89 @@ async def test_concurrent_stale_checked_counts_racing_a_hub_edit_apply_at_most_o
         assert final == 19
     drift = await transaction(database, lambda uow: stock.ledger_drift(uow), readonly=True)
     assert drift == []
+
+
+async def test_aliases_name_products_hub_wide_and_resolve_inbound_changes(database, world) -> None:
+    from productsync.domain.errors import Conflict, NotFound
+    from productsync.services import aliases
+
+    await _set(database, world, 6)
+    done = await transaction(
+        database,
+        lambda uow: aliases.set_aliases(
+            uow, world.actor_a, world.product.id, [("Supplier-Acme", " AC-1 "), ("marketplace", "B00X")]
+        ),
+    )
+    assert done == [("supplier-acme", "AC-1"), ("marketplace", "B00X")]
+    # B reads A's shared catalog and may resolve the alias; C sees nothing.
+    found = await transaction(
+        database,
+        lambda uow: aliases.resolve_alias(uow, world.actor_b, "supplier-acme", "AC-1"),
+        readonly=True,
+    )
+    assert found == world.product.id
+    with pytest.raises(NotFound):
+        await transaction(
+            database,
+            lambda uow: aliases.resolve_alias(uow, world.actor_c, "supplier-acme", "AC-1"),
+            readonly=True,
+        )
+    with pytest.raises(Forbidden):  # not B's product
+        await transaction(database, lambda uow: aliases.set_aliases(uow, world.actor_b, world.product.id, []))
+    with pytest.raises(InvalidInput) as bad:
+        await transaction(
+            database,
+            lambda uow: aliases.set_aliases(
+                uow, world.actor_a, world.product.id, [("ok", "1"), ("9bad", "x"), ("ok", "1")]
+            ),
+        )
+    assert [e["index"] for e in bad.value.data["errors"]] == [1, 2]
+    other = await transaction(
+        database,
+        lambda uow: catalog.create_product(
+            uow,
+            world.actor_a,
+            NewProduct(
+                sku=f"SE-{uuid.uuid4().hex[:6]}",
+                name="Other",
+                category_id=world.product.category_id,
+                owner_partner_id=world.a.id,
+                attributes={"size": "M", "material": "steel"},
+            ),
+        ),
+    )
+    with pytest.raises(Conflict):  # one code names one product
+        await transaction(
+            database, lambda uow: aliases.set_aliases(uow, world.actor_a, other.id, [("marketplace", "B00X")])
+        )
+
+    channel = await _channel(database, world)
+    by_alias = await _send(
+        database,
+        world,
+        channel,
+        InboundType.SALE,
+        quantity=Decimal(1),
+        external_id=None,
+        alias="supplier-acme:AC-1",
+    )
+    assert by_alias.body["product_id"] == str(world.product.id) and await _on_hand(database, world) == 5
+    await transaction(
+        database,
+        lambda uow: channels.upsert_mappings(
+            uow,
+            _admin(world),
+            channel.id,
+            [channels.MappingIn("ext-2", product_id=world.product.id, external_sku="SHOP-RACKET")],
+        ),
+    )
+    by_sku = await _send(
+        database,
+        world,
+        channel,
+        InboundType.SALE,
+        quantity=Decimal(1),
+        external_id=None,
+        external_sku="SHOP-RACKET",
+    )
+    assert by_sku.body["outcome"] == "applied" and await _on_hand(database, world) == 4

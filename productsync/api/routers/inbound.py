@@ -57,6 +57,8 @@ async def receive_change(
         type=body.type,
         changed_at=to_utc(body.changed_at, field="changed_at") if body.changed_at else datetime.now(UTC),
         external_id=body.external_id,
+        external_sku=body.external_sku,
+        alias=body.alias,
         sku=body.sku,
         product_id=body.product_id,
         location_id=body.location_id,

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Row
 
 from productsync.domain.channels import Channel, ChannelKind, ChannelStatus, ConflictPolicy
 from productsync.store.repositories.base import Repository
-from productsync.store.tables import channels, products, sku_mappings
+from productsync.store.tables import channels, product_aliases, products, sku_mappings
 
 
 def _ids(raw: list[str]) -> tuple[uuid.UUID, ...]:
@@ -208,6 +208,15 @@ class MappingRepository(Repository):
         )
         return list(await self.conn.execute(stmt))
 
+    async def product_for_external_sku(self, channel_id: uuid.UUID, external_sku: str) -> uuid.UUID | None:
+        stmt = (
+            select(sku_mappings.c.product_id)
+            .where(sku_mappings.c.channel_id == channel_id, sku_mappings.c.external_sku == external_sku)
+            .limit(2)
+        )
+        found = [r[0] for r in await self.conn.execute(stmt)]
+        return found[0] if len(found) == 1 else None  # ambiguous external SKUs name nothing
+
     async def product_for(self, channel_id: uuid.UUID, external_id: str) -> uuid.UUID | None:
         stmt = select(sku_mappings.c.product_id).where(
             sku_mappings.c.channel_id == channel_id, sku_mappings.c.external_id == external_id
@@ -221,3 +230,39 @@ class MappingRepository(Repository):
             )
         )
         return bool(result.rowcount)
+
+
+class AliasRepository(Repository):
+    """Hub-wide codes for products (supplier, warehouse, marketplace)."""
+
+    async def replace_for_product(
+        self, product_id: uuid.UUID, aliases: list[tuple[str, str]], now: datetime
+    ) -> None:
+        await self.conn.execute(delete(product_aliases).where(product_aliases.c.product_id == product_id))
+        if aliases:
+            await self.conn.execute(
+                insert(product_aliases),
+                [{"scheme": s, "code": c, "product_id": product_id, "created_at": now} for s, c in aliases],
+            )
+
+    async def for_product(self, product_id: uuid.UUID) -> list[tuple[str, str]]:
+        stmt = (
+            select(product_aliases.c.scheme, product_aliases.c.code)
+            .where(product_aliases.c.product_id == product_id)
+            .order_by(product_aliases.c.scheme, product_aliases.c.code)
+        )
+        return [(r.scheme, r.code) for r in await self.conn.execute(stmt)]
+
+    async def owners(self, aliases: list[tuple[str, str]]) -> dict[tuple[str, str], uuid.UUID]:
+        out: dict[tuple[str, str], uuid.UUID] = {}
+        for scheme, code in aliases:
+            product_id = await self.lookup(scheme, code)
+            if product_id is not None:
+                out[(scheme, code)] = product_id
+        return out
+
+    async def lookup(self, scheme: str, code: str) -> uuid.UUID | None:
+        stmt = select(product_aliases.c.product_id).where(
+            product_aliases.c.scheme == scheme, product_aliases.c.code == code
+        )
+        return (await self.conn.execute(stmt)).scalar_one_or_none()

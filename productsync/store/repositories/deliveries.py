@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.deliveries import DeliveryStatus
@@ -22,6 +22,20 @@ from productsync.store.tables import channels, deliveries, dispatcher_cursors, o
 _D = deliveries.c
 _FANOUT_LOCK = 0x5053_4641_4E4F_5554
 _WAITING = (DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value)
+
+
+_DELIVERED = (
+    update(deliveries)
+    .where(_D.id == bindparam("b_id"))
+    .values(
+        status=DeliveryStatus.DELIVERED.value,
+        delivered_at=bindparam("b_now"),
+        last_status_code=bindparam("b_code"),
+        latency_ms=bindparam("b_latency"),
+        claimed_until=None,
+        last_error=None,
+    )
+)
 
 
 class DeliveryRepository(Repository):
@@ -168,18 +182,13 @@ class DeliveryRepository(Repository):
         )
         return list(await self.conn.execute(stmt2))
 
-    async def delivered(self, delivery_id: int, now: datetime, status_code: int, latency_ms: int) -> None:
+    async def delivered(self, done: list[tuple[int, int, int]], now: datetime) -> None:
+        """Mark (delivery id, status code, latency ms) as delivered, in one executemany."""
+        if not done:
+            return
         await self.conn.execute(
-            update(deliveries)
-            .where(_D.id == delivery_id)
-            .values(
-                status=DeliveryStatus.DELIVERED.value,
-                delivered_at=now,
-                last_status_code=status_code,
-                latency_ms=latency_ms,
-                claimed_until=None,
-                last_error=None,
-            )
+            _DELIVERED,
+            [{"b_id": i, "b_code": code, "b_latency": latency, "b_now": now} for i, code, latency in done],
         )
 
     async def failed(

@@ -130,6 +130,14 @@ class StockRepository(Repository):
             )
         )
 
+    async def levels_for_products(self, product_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[StockLevel]]:
+        """Every level of many products in one query (the dispatcher's per-round read)."""
+        out: dict[uuid.UUID, list[StockLevel]] = {pid: [] for pid in product_ids}
+        if product_ids:
+            for r in await self.conn.execute(select(stock_levels).where(_L.product_id.in_(product_ids))):
+                out[r.product_id].append(_level(r))
+        return out
+
     async def levels_for_product(self, product_id: uuid.UUID) -> list[tuple[StockLevel, str]]:
         """Levels with their location codes, in location-code order."""
         stmt = (
