@@ -20,7 +20,7 @@ from productsync.domain.projection import ChannelView, channel_available
 from productsync.domain.quantities import format_quantity
 from productsync.services import snapshots
 from productsync.services.channels import get_channel, signing_secrets
-from productsync.services.logs import to_cloudevent
+from productsync.services.logs import routing, to_cloudevent
 from productsync.services.projection import channel_view
 from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
@@ -57,32 +57,22 @@ async def fan_out(uow: UnitOfWork, *, limit: int = 1000) -> int:
     if not events:
         return 0
     channels = [c for c in await uow.channels.find(None) if c.kind in DELIVERABLE]
-    products = await uow.products.owners_and_categories({e.product_id for e in events if e.product_id})
     rows: list[dict[str, Any]] = []
-    for e in events:
-        owner, category = products.get(e.product_id, (None, None))
-        for channel in channels:
-            if channel.routes(
-                event_type=e.type,
-                data=e.data,
-                owner_partner_id=owner,
-                category_id=category,
-                origin=e.origin,
-                directed_to=e.channel_id,
-            ):
-                rows.append(
-                    {
-                        "event_seq": e.seq,
-                        "event_id": e.event_id,
-                        "channel_id": channel.id,
-                        "aggregate": rules.aggregate_key(e.type, e.data, e.product_id),
-                        "status": DeliveryStatus.PENDING.value,
-                        "attempts": 0,
-                        "next_attempt_at": uow.now,
-                        "event_time": e.time,
-                        "created_at": uow.now,
-                    }
-                )
+    for e, chosen in await routing(uow, events, channels):
+        for channel in chosen:
+            rows.append(
+                {
+                    "event_seq": e.seq,
+                    "event_id": e.event_id,
+                    "channel_id": channel.id,
+                    "aggregate": rules.aggregate_key(e.type, e.data, e.product_id),
+                    "status": DeliveryStatus.PENDING.value,
+                    "attempts": 0,
+                    "next_attempt_at": uow.now,
+                    "event_time": e.time,
+                    "created_at": uow.now,
+                }
+            )
     await uow.deliveries.add(rows)
     await uow.deliveries.set_cursor(FANOUT, int(events[-1].seq), uow.now)
     return len(events)

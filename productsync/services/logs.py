@@ -11,6 +11,7 @@ from cloudevents.core.v1.event import CloudEvent
 from sqlalchemy.engine import Row
 
 from productsync.domain.access import Actor, Scope
+from productsync.domain.channels import Channel
 from productsync.domain.errors import NotFound
 from productsync.store.uow import UnitOfWork
 
@@ -74,20 +75,33 @@ async def channel_events(
     if channel is None or not actor.can_write(channel.owner_partner_id):
         raise NotFound("channel", channel_id)
     rows = await uow.outbox.after(after, partners=None, limit=limit, directed=True)
+    routed = await routing(uow, rows, [channel])
+    out = [(int(r.seq), to_cloudevent(r)) for r, chosen in routed if chosen]
+    return (int(rows[-1].seq) if rows else after), out
+
+
+async def routing(
+    uow: UnitOfWork, rows: list[Row[Any]], channels: list[Channel]
+) -> list[tuple[Row[Any], list[Channel]]]:
+    """Each outbox row with the channels it is news for (one owner/category read for all)."""
     owners = await uow.products.owners_and_categories({r.product_id for r in rows if r.product_id})
     out = []
     for r in rows:
         owner, category = owners.get(r.product_id, (None, None))
-        if channel.routes(
-            event_type=r.type,
-            data=r.data,
-            owner_partner_id=owner,
-            category_id=category,
-            origin=r.origin,
-            directed_to=r.channel_id,
-        ):
-            out.append((int(r.seq), to_cloudevent(r)))
-    return (int(rows[-1].seq) if rows else after), out
+        chosen = [
+            c
+            for c in channels
+            if c.routes(
+                event_type=r.type,
+                data=r.data,
+                owner_partner_id=owner,
+                category_id=category,
+                origin=r.origin,
+                directed_to=r.channel_id,
+            )
+        ]
+        out.append((r, chosen))
+    return out
 
 
 _FORMAT = JSONFormat()

@@ -79,6 +79,25 @@ async def _set_price(hub, world, list_id, amount):  # type: ignore[no-untyped-de
     )
 
 
+async def _storefront(hub, world, kind, url, credentials, external_id, **over):  # type: ignore[no-untyped-def]
+    """A storefront channel seeing loc_a, with ``world.product`` mapped to ``external_id``."""
+    values = dict(name=kind.value, kind=kind, owner_partner_id=None, url=url, location_ids=(world.loc_a.id,))
+    values.update(over)
+    channel, _ = await transaction(
+        hub.db,
+        lambda uow: channels.create_channel(
+            uow, _admin(world), NewChannel(**values), credentials=credentials
+        ),
+    )
+    await transaction(
+        hub.db,
+        lambda uow: channels.upsert_mappings(
+            uow, _admin(world), channel.id, [channels.MappingIn(external_id, product_id=world.product.id)]
+        ),
+    )
+    return channel
+
+
 async def test_rabbitmq_channel_publishes_cloudevents_with_sku_routing_keys(hub, world) -> None:
     await _flush_backlog(hub)
     exchange_name = f"test-{uuid.uuid4().hex[:8]}"
@@ -158,30 +177,17 @@ async def test_shopify_connector_sets_inventory_price_and_content_in_admin_api_s
     pl = await _price_list(hub, world, "19.90")
     with FakeShopify(token="shpat_test") as shop:
         shop.add_variant(808950810, product_id=632910392, inventory_item_id=39072856)
-        channel, _ = await transaction(
-            hub.db,
-            lambda uow: channels.create_channel(
-                uow,
-                _admin(world),
-                NewChannel(
-                    name="shopify",
-                    kind=ChannelKind.SHOPIFY,
-                    owner_partner_id=None,
-                    url=shop.url,
-                    config={"location_id": 655441491},
-                    location_ids=(world.loc_a.id,),
-                    price_list_id=pl.id,
-                    buffer_stock=Decimal(2),
-                    locale="de-DE",
-                ),
-                credentials={"access_token": "shpat_test"},
-            ),
-        )
-        await transaction(
-            hub.db,
-            lambda uow: channels.upsert_mappings(
-                uow, _admin(world), channel.id, [channels.MappingIn("808950810", product_id=world.product.id)]
-            ),
+        await _storefront(
+            hub,
+            world,
+            ChannelKind.SHOPIFY,
+            shop.url,
+            {"access_token": "shpat_test"},
+            "808950810",
+            config={"location_id": 655441491},
+            price_list_id=pl.id,
+            buffer_stock=Decimal(2),
+            locale="de-DE",
         )
         connectors = Connectors(httpx.AsyncClient(), hub.settings)
         try:
@@ -213,27 +219,14 @@ async def test_woocommerce_connector_updates_stock_and_price_in_rest_v3_shapes(h
     pl = await _price_list(hub, world, "9.95")
     with FakeWooCommerce(key="ck_test", secret="cs_test") as woo:
         woo.add_product("794")
-        channel, _ = await transaction(
-            hub.db,
-            lambda uow: channels.create_channel(
-                uow,
-                _admin(world),
-                NewChannel(
-                    name="woo",
-                    kind=ChannelKind.WOOCOMMERCE,
-                    owner_partner_id=None,
-                    url=woo.url,
-                    location_ids=(world.loc_a.id,),
-                    price_list_id=pl.id,
-                ),
-                credentials={"consumer_key": "ck_test", "consumer_secret": "cs_test"},
-            ),
-        )
-        await transaction(
-            hub.db,
-            lambda uow: channels.upsert_mappings(
-                uow, _admin(world), channel.id, [channels.MappingIn("794", product_id=world.product.id)]
-            ),
+        await _storefront(
+            hub,
+            world,
+            ChannelKind.WOOCOMMERCE,
+            woo.url,
+            {"consumer_key": "ck_test", "consumer_secret": "cs_test"},
+            "794",
+            price_list_id=pl.id,
         )
         connectors = Connectors(httpx.AsyncClient(), hub.settings)
         try:
@@ -257,26 +250,13 @@ async def test_wrong_platform_credentials_are_a_failed_try_with_the_platform_ans
     await _flush_backlog(hub)
     with FakeWooCommerce(key="ck_test", secret="cs_test") as woo:
         woo.add_product("1")
-        channel, _ = await transaction(
-            hub.db,
-            lambda uow: channels.create_channel(
-                uow,
-                _admin(world),
-                NewChannel(
-                    name="woo",
-                    kind=ChannelKind.WOOCOMMERCE,
-                    owner_partner_id=None,
-                    url=woo.url,
-                    location_ids=(world.loc_a.id,),
-                ),
-                credentials={"consumer_key": "ck_test", "consumer_secret": "wrong"},
-            ),
-        )
-        await transaction(
-            hub.db,
-            lambda uow: channels.upsert_mappings(
-                uow, _admin(world), channel.id, [channels.MappingIn("1", product_id=world.product.id)]
-            ),
+        channel = await _storefront(
+            hub,
+            world,
+            ChannelKind.WOOCOMMERCE,
+            woo.url,
+            {"consumer_key": "ck_test", "consumer_secret": "wrong"},
+            "1",
         )
         connectors = Connectors(httpx.AsyncClient(), hub.settings)
         try:
