@@ -3,9 +3,10 @@
 Retry schedule (attempt n fails → next attempt after the n-th delay, ±20 % jitter so a
 recovering receiver is not hit by every queued delivery in the same second):
 
-    30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h, 24 h, 24 h, 24 h
+    5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h, 24 h, 24 h, 24 h
 
-That is 11 retries over about 3 days 4 hours; after the last one the delivery is dead
+That is 12 retries over about 3 days 23 hours (the first soon: most failures are a
+receiver restarting); after the last one the delivery is dead
 (listed and replayable). A receiver's ``Retry-After`` is honoured when it asks for longer.
 A channel failing continuously for 3 days is disabled; ``410 Gone`` disables it at once.
 When a failing channel answers again, its waiting retries are made due at once (the
@@ -20,6 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 SCHEDULE: tuple[timedelta, ...] = (
+    timedelta(seconds=5),
     timedelta(seconds=30),
     timedelta(minutes=2),
     timedelta(minutes=10),

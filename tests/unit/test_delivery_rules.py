@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
 def test_the_schedule_backs_off_from_seconds_to_a_day_over_about_three_days() -> None:
     assert list(SCHEDULE) == sorted(SCHEDULE)
-    assert SCHEDULE[0] == timedelta(seconds=30) and SCHEDULE[-1] == timedelta(hours=24)
+    assert SCHEDULE[0] == timedelta(seconds=5) and SCHEDULE[-1] == timedelta(hours=24)
     assert timedelta(days=3) < sum(SCHEDULE, timedelta()) < timedelta(days=4)
 
 
