@@ -673,3 +673,17 @@ class AliasLookupOut(BaseModel):
     scheme: str
     code: str
     product_id: uuid.UUID
+
+
+class AvailabilityOut(BaseModel):
+    product_id: uuid.UUID
+    sku: str
+    channel_id: uuid.UUID
+    available: QuantityOut = Field(
+        description="What the channel may sell: its locations minus its buffer, >= 0."
+    )
+    locations: list[LevelOut] = Field(description="The levels that count for this channel.")
+
+
+class AvailabilityPage(BaseModel):
+    items: list[AvailabilityOut]

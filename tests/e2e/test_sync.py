@@ -416,3 +416,28 @@ def test_shopify_order_webhooks_record_sales_all_or_nothing_once(server: Server,
     assert ignored.json()["outcome"] == "ignored"
     with server.client() as anon:
         assert anon.post(f"/v1/webhooks/shopify/{uuid.uuid4()}", json=order).status_code == 404
+
+
+def test_availability_per_channel_over_http(server: Server, demo: Demo) -> None:
+    product = demo.product["nailco"]
+    with server.client("nailco") as c:
+        level = _stock(c, product["id"])
+        made = c.post(
+            "/v1/channels",
+            json={
+                "name": f"pos {uuid.uuid4().hex[:6]}",
+                "kind": "sse",
+                "location_ids": [level["location_id"]],
+                "buffer_stock": 1,
+            },
+        )
+        channel_id = made.json()["id"]
+        one = c.get(f"/v1/products/{product['id']}/availability", params={"channel_id": channel_id})
+        assert one.status_code == 200, one.text
+        assert float(one.json()["available"]) == max(0.0, float(level["available"]) - 1)
+        bulk = c.get("/v1/availability", params={"channel_id": channel_id, "sku": [product["sku"]]})
+        assert bulk.status_code == 200 and bulk.json()["items"][0]["available"] == one.json()["available"]
+        assert c.get("/v1/availability", params={"channel_id": channel_id}).status_code == 422
+    with server.client("peak-sports") as other:  # not its channel
+        r = other.get(f"/v1/products/{product['id']}/availability", params={"channel_id": channel_id})
+        assert r.status_code == 404

@@ -13,6 +13,8 @@ from productsync.api.deps import ActorDep, HubDep
 from productsync.api.schemas import (
     PROBLEM_RESPONSES,
     AdjustmentIn,
+    AvailabilityOut,
+    AvailabilityPage,
     LevelOut,
     LocationIn,
     LocationOut,
@@ -23,7 +25,8 @@ from productsync.api.schemas import (
 )
 from productsync.domain.access import Scope
 from productsync.domain.inventory import Location, MovementKind
-from productsync.services import stock
+from productsync.services import availability, stock
+from productsync.services.availability import Availability
 from productsync.services.catalog import find_product
 from productsync.services.stock import StockChange
 from productsync.store.uow import UnitOfWork, transaction
@@ -147,3 +150,50 @@ async def list_movements(
         for r in rows
     ]
     return {"items": items, "next_cursor": str(rows[-1].id) if len(rows) == limit else None}
+
+
+def _availability_out(a: Availability, codes: dict[uuid.UUID, str]) -> AvailabilityOut:
+    return AvailabilityOut(
+        product_id=a.product.id,
+        sku=a.product.sku,
+        channel_id=a.channel.id,
+        available=a.available,
+        locations=[LevelOut.of(lv, codes.get(lv.location_id, "")) for lv in a.levels],
+    )
+
+
+async def _location_codes(hub: HubDep, actor: ActorDep) -> dict[uuid.UUID, str]:
+    locations = await transaction(hub.db, lambda uow: stock.list_locations(uow, actor), readonly=True)
+    return {loc.id: loc.code for loc in locations}
+
+
+@router.get("/products/{product_id}/availability", response_model=AvailabilityOut, tags=["stock"])
+async def product_availability(
+    product_id: uuid.UUID, channel_id: uuid.UUID, hub: HubDep, actor: ActorDep
+) -> AvailabilityOut:
+    """What a channel may sell of a product: the sum over the channel's locations of
+    available (on hand − reserved − safety stock), minus the channel's buffer, never below
+    zero — the number the sync engine pushes to that channel."""
+    [found] = await transaction(
+        hub.db,
+        lambda uow: availability.availability(uow, actor, channel_id=channel_id, product_ids=[product_id]),
+        readonly=True,
+    )
+    return _availability_out(found, await _location_codes(hub, actor))
+
+
+@router.get("/availability", response_model=AvailabilityPage, tags=["stock"])
+async def bulk_availability(
+    channel_id: uuid.UUID,
+    hub: HubDep,
+    actor: ActorDep,
+    sku: Annotated[list[str], Query(max_length=availability.MAX_BULK)] = [],  # noqa: B006 - FastAPI query list
+) -> AvailabilityPage:
+    """The same for many SKUs at once (`?channel_id=…&sku=A&sku=B`, up to 200)."""
+    found = await transaction(
+        hub.db,
+        lambda uow: availability.availability(uow, actor, channel_id=channel_id, skus=sku),
+        readonly=True,
+    )
+    codes = await _location_codes(hub, actor)
+    return AvailabilityPage(items=[_availability_out(a, codes) for a in found])
