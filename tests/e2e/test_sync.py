@@ -441,3 +441,28 @@ def test_availability_per_channel_over_http(server: Server, demo: Demo) -> None:
     with server.client("peak-sports") as other:  # not its channel
         r = other.get(f"/v1/products/{product['id']}/availability", params={"channel_id": channel_id})
         assert r.status_code == 404
+
+
+def test_aliases_over_http(server: Server, demo: Demo) -> None:
+    product = demo.product["nailco"]
+    code = f"AC-{uuid.uuid4().hex[:6]}"
+    with server.client("nailco") as c:
+        put = c.put(
+            f"/v1/products/{product['id']}/aliases",
+            json={"aliases": [{"scheme": "supplier-acme", "code": code}]},
+        )
+        assert put.status_code == 200, put.text
+        assert c.get(f"/v1/products/{product['id']}/aliases").json()["aliases"] == [
+            {"scheme": "supplier-acme", "code": code}
+        ]
+        found = c.get(f"/v1/aliases/supplier-acme/{code}")
+        assert found.status_code == 200 and found.json()["product_id"] == product["id"]
+        bad = c.put(
+            f"/v1/products/{product['id']}/aliases", json={"aliases": [{"scheme": "9x", "code": "y"}]}
+        )
+        assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+    with server.client("spirits-curator") as shared:  # nailco shares its catalog with the curator
+        assert shared.get(f"/v1/aliases/supplier-acme/{code}").status_code == 200
+        assert shared.put(f"/v1/products/{product['id']}/aliases", json={"aliases": []}).status_code == 403
+    with server.client("peak-sports") as other:
+        assert other.get(f"/v1/aliases/supplier-acme/{code}").status_code == 404
