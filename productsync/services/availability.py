@@ -9,10 +9,11 @@ from decimal import Decimal
 from productsync.domain.access import Actor, Scope
 from productsync.domain.catalog import Product
 from productsync.domain.channels import Channel
-from productsync.domain.errors import InvalidInput, NotFound
+from productsync.domain.errors import InvalidInput
 from productsync.domain.inventory import StockLevel
 from productsync.domain.projection import channel_available
 from productsync.services.catalog import find_product
+from productsync.services.channels import owned_channel
 from productsync.store.uow import UnitOfWork
 
 MAX_BULK = 200
@@ -24,13 +25,6 @@ class Availability:
     channel: Channel
     available: Decimal  # the channel's locations' availability minus its buffer, never below zero
     levels: list[StockLevel]  # the levels that count for the channel
-
-
-async def _channel(uow: UnitOfWork, actor: Actor, channel_id: uuid.UUID) -> Channel:
-    channel = await uow.channels.get(channel_id)
-    if channel is None or not actor.can_write(channel.owner_partner_id):
-        raise NotFound("channel", channel_id)
-    return channel
 
 
 def _for(channel: Channel, product: Product, levels: list[StockLevel]) -> Availability:
@@ -54,7 +48,7 @@ async def availability(
         raise InvalidInput("name at least one product (product_id or sku)", field="sku")
     if len(product_ids) + len(skus) > MAX_BULK:
         raise InvalidInput(f"at most {MAX_BULK} products per request", field="sku")
-    channel = await _channel(uow, actor, channel_id)
+    channel = await owned_channel(uow, actor, channel_id)
     products = [await find_product(uow, actor, product_id=pid) for pid in product_ids]
     products += [await find_product(uow, actor, sku=sku) for sku in skus]
     levels = await uow.stock.levels_for_products({p.id for p in products})

@@ -109,6 +109,15 @@ async def get_channel(
     uow: UnitOfWork, actor: Actor, channel_id: uuid.UUID, *, for_update: bool = False
 ) -> Channel:
     actor.require(Scope.CHANNELS_ADMIN)
+    return await owned_channel(uow, actor, channel_id, for_update=for_update)
+
+
+async def owned_channel(
+    uow: UnitOfWork, actor: Actor, channel_id: uuid.UUID, *, for_update: bool = False
+) -> Channel:
+    """A channel of the caller's partner (any, for admins); others' are reported absent.
+    No scope check: callers that act through a channel (inbound, its stream, its
+    availability) check the scope their action needs."""
     channel = await uow.channels.get(channel_id, for_update=for_update)
     if channel is None or not actor.can_write(channel.owner_partner_id):
         raise NotFound("channel", channel_id)

@@ -45,6 +45,7 @@ from productsync.domain.money import parse_amount
 from productsync.domain.pricing import PriceEntry
 from productsync.domain.quantities import format_quantity, to_quantity
 from productsync.services import catalog, pricing, stock
+from productsync.services.channels import owned_channel
 from productsync.services.projection import credentials
 from productsync.services.recording import record
 from productsync.services.snapshots import product_state
@@ -111,13 +112,6 @@ def channel_actor(actor: Actor, channel: Channel) -> Actor:
         scopes=frozenset({Scope.ADMIN}),
         origin=f"channel:{channel.id}",
     )
-
-
-async def _channel(uow: UnitOfWork, actor: Actor, channel_id: uuid.UUID) -> Channel:
-    channel = await uow.channels.get(channel_id)
-    if channel is None or not actor.can_write(channel.owner_partner_id):
-        raise NotFound("channel", channel_id)
-    return channel
 
 
 _SCOPES = {
@@ -355,7 +349,7 @@ async def receive(
     uow: UnitOfWork, actor: Actor, channel_id: uuid.UUID, change: InboundChange
 ) -> InboundResult:
     """Take one change from a channel; a repeated event id gets the first answer."""
-    channel = await _channel(uow, actor, channel_id)
+    channel = await owned_channel(uow, actor, channel_id)
     meaning = INBOUND[change.type]
     actor.require(_SCOPES[meaning.change])
     source = f"channel:{channel.id}"
@@ -372,7 +366,7 @@ async def receive_batch(
 ) -> InboundResult:
     """Several changes that arrived as one event (an order's lines): taken once, all or
     nothing (a line that fails rolls the whole event back)."""
-    channel = await _channel(uow, actor, channel_id)
+    channel = await owned_channel(uow, actor, channel_id)
     source = f"channel:{channel.id}"
     seen = await uow.receipts.claim(source, event_id, uow.now)
     if seen is not None:
@@ -571,9 +565,7 @@ async def resolve_conflict(
     else:
         assert product is not None
         change = _check(change, product)
-        writer = replace(actor, origin=actor.origin)
-        if product.owner_partner_id != actor.partner_id and not actor.is_admin:
-            writer = channel_actor(actor, channel)
+        writer = actor if actor.can_write(product.owner_partner_id) else channel_actor(actor, channel)
         target = await _target(uow, channel, product, change)
         kind = INBOUND[change.type].change
         if resolution is Resolution.TAKE_CHANNEL:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Row
 
 from productsync.domain.access import Actor, Scope
 from productsync.domain.channels import Channel
-from productsync.domain.errors import NotFound
+from productsync.services.channels import owned_channel
 from productsync.store.uow import UnitOfWork
 
 EVENT_SOURCE = "/productsync"
@@ -71,9 +71,7 @@ async def channel_events(
     """What a stream channel should see after ``after``: the events it routes (its slice,
     its locations, its price list, not its own echoes) and those directed at it. Returns
     the cursor to continue from (past events read but not meant for it) and the events."""
-    channel = await uow.channels.get(channel_id)
-    if channel is None or not actor.can_write(channel.owner_partner_id):
-        raise NotFound("channel", channel_id)
+    channel = await owned_channel(uow, actor, channel_id)
     rows = await uow.outbox.after(after, partners=None, limit=limit, directed=True)
     routed = await routing(uow, rows, [channel])
     out = [(int(r.seq), to_cloudevent(r)) for r, chosen in routed if chosen]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from productsync.domain.catalog import Product
 from productsync.domain.channels import Channel
 from productsync.domain.events import DomainEvent, EventType, price_changed, product_event, stock_snapshot
+from productsync.domain.pricing import PriceList
 from productsync.store.repositories.log import event_row
 from productsync.store.uow import UnitOfWork
 
@@ -18,9 +19,15 @@ PAGE = 500
 
 
 async def product_state(
-    uow: UnitOfWork, channel: Channel, product: Product, *, origin: str
+    uow: UnitOfWork,
+    channel: Channel,
+    product: Product,
+    *,
+    origin: str,
+    price_list: PriceList | None = None,
 ) -> list[DomainEvent]:
-    """The product, its levels at the channel's locations and its price on the channel's list."""
+    """The product, its levels at the channel's locations and its price on the channel's list
+    (pass ``price_list`` when calling for many products: it is then read once)."""
     out = [product_event(EventType.PRODUCT_UPDATED, product, origin=origin, channel_id=channel.id)]
     for level, code in await uow.stock.levels_for_product(product.id):
         if channel.location_ids and level.location_id not in channel.location_ids:
@@ -28,7 +35,7 @@ async def product_state(
         out.append(stock_snapshot(product, level, location_code=code, channel_id=channel.id, origin=origin))
     if channel.price_list_id is not None:
         entries, version = await uow.prices.entries(channel.price_list_id, product.id)
-        price_list = await uow.prices.get_list(channel.price_list_id)
+        price_list = price_list or await uow.prices.get_list(channel.price_list_id)
         if version and price_list is not None:
             out.append(
                 price_changed(
@@ -55,13 +62,16 @@ async def backfill(uow: UnitOfWork, channel: Channel) -> int:
     channel as live news. So the channel sees no gap, and per product the last state it
     receives is the hub's."""
     owners = set(channel.partner_ids) or None
+    price_list = await uow.prices.get_list(channel.price_list_id) if channel.price_list_id else None
     rows = []
     after: str | None = None
     while True:
         page = await uow.products.find(owners=owners, after_sku=after, limit=PAGE)
         for product in page:
             if channel.sees(owner_partner_id=product.owner_partner_id, category_id=product.category_id):
-                for e in await product_state(uow, channel, product, origin=SNAPSHOT_ORIGIN):
+                for e in await product_state(
+                    uow, channel, product, origin=SNAPSHOT_ORIGIN, price_list=price_list
+                ):
                     rows.append(event_row(e, uow.now))
         if len(page) < PAGE:
             break

@@ -22,6 +22,18 @@ from productsync.domain.errors import NotFound
 from productsync.services import inbound, payments
 from productsync.store.uow import UnitOfWork, transaction
 
+
+def _json_object(payload: bytes) -> dict[str, Any]:
+    """A signed body, parsed only after its signature verified."""
+    try:
+        parsed: Any = json.loads(payload)
+    except ValueError as exc:
+        raise ApiProblem(400, "malformed-json", "the request body is not valid JSON") from exc
+    if not isinstance(parsed, dict):
+        raise ApiProblem(400, "malformed-json", "the body must be a JSON object")
+    return parsed
+
+
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES, tags=["payments"])
 
 
@@ -45,12 +57,7 @@ async def stripe_webhook(request: Request, hub: HubDep) -> JSONResponse:
     except stripe.SignatureVerificationError as exc:
         reason = str(exc).split(".")[0][:200]
         raise ApiProblem(400, "bad-signature", f"Stripe-Signature does not verify: {reason}") from exc
-    try:
-        event: Any = json.loads(payload)
-    except ValueError as exc:
-        raise ApiProblem(400, "malformed-json", "the request body is not valid JSON") from exc
-    if not isinstance(event, dict):
-        raise ApiProblem(400, "malformed-json", "the event must be a JSON object")
+    event = _json_object(payload)
 
     async def use_case(uow: UnitOfWork) -> payments.InboundResult:
         return await payments.record_event(uow, event)
@@ -79,12 +86,7 @@ async def shopify_webhook(channel_id: uuid.UUID, request: Request, hub: HubDep) 
     if not webhook_id:
         raise ApiProblem(422, "event-id-required", "X-Shopify-Webhook-Id is missing")
     topic = request.headers.get("x-shopify-topic", "")
-    try:
-        body: Any = json.loads(payload)
-    except ValueError as exc:
-        raise ApiProblem(400, "malformed-json", "the request body is not valid JSON") from exc
-    if not isinstance(body, dict):
-        raise ApiProblem(400, "malformed-json", "the webhook body must be a JSON object")
+    body = _json_object(payload)
     lines = shopify.stock_lines(topic, body)
     if lines is None:
         return JSONResponse({"event_id": webhook_id, "outcome": "ignored", "topic": topic})

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.channels import Channel, ChannelKind, ChannelStatus, ConflictPolicy
@@ -254,12 +254,12 @@ class AliasRepository(Repository):
         return [(r.scheme, r.code) for r in await self.conn.execute(stmt)]
 
     async def owners(self, aliases: list[tuple[str, str]]) -> dict[tuple[str, str], uuid.UUID]:
-        out: dict[tuple[str, str], uuid.UUID] = {}
-        for scheme, code in aliases:
-            product_id = await self.lookup(scheme, code)
-            if product_id is not None:
-                out[(scheme, code)] = product_id
-        return out
+        """Which of ``aliases`` already name a product (one query)."""
+        if not aliases:
+            return {}
+        a = product_aliases.c
+        stmt = select(a.scheme, a.code, a.product_id).where(tuple_(a.scheme, a.code).in_(aliases))
+        return {(r.scheme, r.code): r.product_id for r in await self.conn.execute(stmt)}
 
     async def lookup(self, scheme: str, code: str) -> uuid.UUID | None:
         stmt = select(product_aliases.c.product_id).where(
