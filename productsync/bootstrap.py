@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from productsync.config import Settings
+from productsync.services import reservations
 from productsync.services.catalog import ensure_default_categories
 from productsync.services.maintenance import purge_idempotency_records
 from productsync.store import migrate
@@ -39,6 +40,27 @@ async def housekeeping(hub: Hub, *, every_seconds: float = 900.0) -> None:
         except Exception:  # noqa: BLE001 - housekeeping must never take the API down
             log.exception("housekeeping failed; retrying later")
         await asyncio.sleep(every_seconds)
+
+
+async def expire_reservations(hub: Hub) -> None:
+    """The scheduler for holds past their time: released within about
+    ``reservation_sweep_seconds``. Runs in every API process and worker; they claim
+    different rows, so running it in several places is safe."""
+    every = hub.settings.reservation_sweep_seconds
+    while True:
+        try:
+            while True:
+                expired = await transaction(hub.db, lambda uow: reservations.expire_due(uow, limit=BATCH))
+                if expired:
+                    log.info("released %d expired reservation(s)", expired)
+                if expired < BATCH:
+                    break
+        except Exception:  # noqa: BLE001 - the sweep must never take the process down
+            log.exception("reservation expiry failed; retrying later")
+        await asyncio.sleep(every)
+
+
+BATCH = 100
 
 
 async def prepare_schema(settings: Settings) -> None:

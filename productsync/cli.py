@@ -80,7 +80,7 @@ def worker() -> None:
     """Run the dispatcher alone (scaled out: several workers share the work on PostgreSQL)."""
     import logging
 
-    from productsync.bootstrap import start_hub
+    from productsync.bootstrap import expire_reservations, start_hub
     from productsync.sync.dispatcher import run
 
     settings = Settings()
@@ -90,12 +90,16 @@ def worker() -> None:
 
     async def main() -> None:
         hub = await start_hub(settings)
+        sweep = asyncio.create_task(expire_reservations(hub))
         try:
             await run(hub)
         finally:
+            sweep.cancel()
             await hub.close()
 
-    console.print("productsync worker: dispatching outbox events to channels (Ctrl-C stops)")
+    console.print(
+        "productsync worker: dispatching outbox events to channels, releasing expired holds (Ctrl-C stops)"
+    )
     asyncio.run(main())
 
 
@@ -243,13 +247,19 @@ def check() -> None:
 
     drift = asyncio.run(run())
     if not drift:
-        out.print("inventory check: 0 levels differ from the ledger")
+        out.print("inventory check: 0 levels differ from the ledger and the live reservations")
         return
-    table = Table("product", "location", "on_hand", "ledger sum")
+    table = Table("product", "location", "field", "recorded", "recomputed")
     for d in drift:
-        table.add_row(str(d["product_id"]), str(d["location_id"]), str(d["on_hand"]), str(d["ledger"]))
+        table.add_row(
+            str(d["product_id"]),
+            str(d["location_id"]),
+            str(d["field"]),
+            str(d["recorded"]),
+            str(d["recomputed"]),
+        )
     out.print(table)
-    out.print(f"inventory check: {len(drift)} level(s) differ from the ledger")
+    out.print(f"inventory check: {len(drift)} level(s) differ from the ledger or the live reservations")
     raise typer.Exit(1)
 
 

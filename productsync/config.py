@@ -37,3 +37,5 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str = ""
     # How far a Stripe-Signature timestamp may be from now (Stripe's libraries use 300 s).
     stripe_tolerance_seconds: int = 300
+    # How often expired reservations are looked for (and their stock given back).
+    reservation_sweep_seconds: float = 1.0

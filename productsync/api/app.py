@@ -12,8 +12,19 @@ from fastapi import FastAPI
 from productsync import __version__
 from productsync.api import problems
 from productsync.api.deps import AuthCache, JsonOnlyMiddleware, RequestIdMiddleware
-from productsync.api.routers import aliases, catalog, channels, inbound, logs, prices, stock, stream, webhooks
-from productsync.bootstrap import housekeeping, start_hub
+from productsync.api.routers import (
+    aliases,
+    catalog,
+    channels,
+    inbound,
+    logs,
+    prices,
+    reservations,
+    stock,
+    stream,
+    webhooks,
+)
+from productsync.bootstrap import expire_reservations, housekeeping, start_hub
 from productsync.config import Settings
 from productsync.sync import dispatcher
 
@@ -34,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = await start_hub(settings)
         app.state.hub = hub
-        tasks = [asyncio.create_task(housekeeping(hub))]
+        tasks = [asyncio.create_task(housekeeping(hub)), asyncio.create_task(expire_reservations(hub))]
         if settings.embedded_dispatcher:
             tasks.append(asyncio.create_task(dispatcher.run(hub)))
         try:
@@ -57,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
     problems.install(app)
-    for module in (logs, catalog, aliases, stock, prices, channels, inbound, webhooks, stream):
+    for module in (logs, catalog, aliases, stock, reservations, prices, channels, inbound, webhooks, stream):
         app.include_router(module.router)
     app.add_middleware(JsonOnlyMiddleware)
     app.add_middleware(RequestIdMiddleware)

@@ -22,12 +22,13 @@ from pydantic import (
     StrictStr,
 )
 
-from productsync.domain.catalog import Category, Partner, Product, ProductStatus, TaxClass
+from productsync.domain.catalog import Category, Partner, Product, ProductKind, ProductStatus, TaxClass
 from productsync.domain.channels import Channel, ChannelKind, ChannelStatus, ConflictPolicy
 from productsync.domain.conflicts import InboundType, Resolution
 from productsync.domain.inventory import Location, LocationKind, MovementKind, StockLevel, StockTotals
 from productsync.domain.pricing import PriceEntry, PriceList, PriceListKind
 from productsync.domain.quantities import BaseUnit, format_quantity
+from productsync.domain.reservations import Reservation, ReservationStatus
 
 
 def _decimal_in(value: Any) -> Any:
@@ -159,6 +160,11 @@ class LocalizedText(Input):
     description: StrictStr | None = None
 
 
+class ComponentIn(Input):
+    product_id: uuid.UUID
+    quantity: QuantityIn = Field(description="Base units of the component in one bundle.")
+
+
 class ProductIn(Input):
     sku: StrictStr = Field(min_length=1, max_length=64, examples=["COS-NP-001"])
     name: StrictStr = Field(min_length=1, max_length=300)
@@ -172,6 +178,19 @@ class ProductIn(Input):
     texts: dict[str, LocalizedText] = Field(default_factory=dict, description="Texts per locale (BCP 47).")
     tax_class: TaxClass = TaxClass.STANDARD
     attributes: dict[str, Any] = Field(default_factory=dict)
+    kind: ProductKind = ProductKind.SIMPLE
+    components: list[ComponentIn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="A bundle's parts (product, quantity per bundle); components of other partners "
+        "must be shared with the bundle's owner.",
+    )
+    allow_backorders: StrictBool = Field(
+        default=False, description="Reservations beyond stock are recorded as backordered (never negative)."
+    )
+    packs: dict[str, QuantityIn] = Field(
+        default_factory=dict, description='Pack sizes in base units, e.g. `{"6-pack": 6}`.', max_length=20
+    )
 
 
 class ProductPatch(Input):
@@ -183,6 +202,13 @@ class ProductPatch(Input):
     texts: dict[str, LocalizedText] | None = None
     tax_class: TaxClass | None = None
     attributes: dict[str, Any] | None = None
+    allow_backorders: StrictBool | None = None
+    packs: dict[str, QuantityIn] | None = Field(default=None, max_length=20)
+
+
+class ComponentOut(BaseModel):
+    product_id: uuid.UUID
+    quantity: QuantityOut
 
 
 class ProductOut(BaseModel):
@@ -201,6 +227,10 @@ class ProductOut(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+    kind: ProductKind
+    components: list[ComponentOut]
+    allow_backorders: bool
+    packs: dict[str, QuantityOut]
 
     @classmethod
     def of(cls, p: Product) -> ProductOut:
@@ -220,6 +250,10 @@ class ProductOut(BaseModel):
             version=p.version,
             created_at=p.created_at,
             updated_at=p.updated_at,
+            kind=p.kind,
+            components=[ComponentOut(product_id=c.product_id, quantity=c.quantity) for c in p.components],
+            allow_backorders=p.allow_backorders,
+            packs=p.packs,
         )
 
 
@@ -263,7 +297,9 @@ class StockTarget(Input):
 class AdjustmentIn(StockTarget):
     delta: QuantityIn = Field(description="Signed change in the product's base unit.")
     reason: StrictStr | None = Field(default=None, max_length=500)
-    kind: Literal["adjustment", "receipt", "sale", "return"] = "adjustment"
+    kind: Literal["adjustment", "receipt", "sale", "return"] = Field(
+        default="adjustment", description="A return linked to its sale goes to `POST /v1/stock/returns`."
+    )
 
 
 class SetIn(StockTarget):
@@ -273,6 +309,24 @@ class SetIn(StockTarget):
     )
     safety_stock: QuantityIn | None = None
     reason: StrictStr | None = Field(default=None, max_length=500)
+
+
+class TransferIn(Input):
+    sku: StrictStr | None = Field(default=None, max_length=64)
+    product_id: uuid.UUID | None = None
+    from_location_id: uuid.UUID
+    to_location_id: uuid.UUID
+    quantity: QuantityIn
+    unit: StrictStr | None = Field(default=None, max_length=24)
+    reason: StrictStr | None = Field(default=None, max_length=500)
+
+
+class ReturnIn(Input):
+    sale_movement_id: int = Field(ge=1, le=2**62, description="The ledger id of the sale being returned.")
+    quantity: QuantityIn
+    unit: StrictStr | None = Field(default=None, max_length=24)
+    restockable: StrictBool = Field(description="False: recorded and written off at once (damaged, opened).")
+    reason: StrictStr = Field(min_length=1, max_length=500)
 
 
 class LevelOut(BaseModel):
@@ -314,6 +368,25 @@ class StockOut(BaseModel):
     base_unit: BaseUnit
     locations: list[LevelOut]
     totals: TotalsOut
+
+
+class TransferOut(BaseModel):
+    transfer_id: uuid.UUID
+    product_id: uuid.UUID
+    sku: str
+    quantity: QuantityOut
+    source: LevelOut
+    destination: LevelOut
+
+
+class ReturnOut(BaseModel):
+    product_id: uuid.UUID
+    sku: str
+    sale_movement_id: int
+    movement_id: int | None
+    quantity: QuantityOut
+    restockable: bool
+    level: LevelOut
 
 
 class StockChangeOut(BaseModel):
@@ -687,3 +760,96 @@ class AvailabilityOut(BaseModel):
 
 class AvailabilityPage(BaseModel):
     items: list[AvailabilityOut]
+
+
+# --- reservations ---------------------------------------------------------------------
+
+
+class ReservationLineIn(Input):
+    sku: StrictStr | None = Field(default=None, max_length=64)
+    product_id: uuid.UUID | None = None
+    quantity: QuantityIn = Field(description="In `unit` (default: the product's base unit).")
+    unit: StrictStr | None = Field(
+        default=None, max_length=24, description="Any unit of the same kind as the base unit, or a pack name."
+    )
+    location_id: uuid.UUID | None = Field(
+        default=None,
+        description="Hold here only; without it the hub allocates (fewest splits, then most stock).",
+    )
+
+
+class ReservationIn(Input):
+    lines: list[ReservationLineIn] = Field(min_length=1, max_length=100)
+    ttl_seconds: float | None = Field(
+        default=None, allow_inf_nan=False, description="Default 900; at most 7 days."
+    )
+    channel_id: uuid.UUID | None = Field(
+        default=None, description="Allocate from this channel's locations (it must sell every line)."
+    )
+    external_ref: StrictStr | None = Field(
+        default=None,
+        max_length=200,
+        description="Order or checkout reference (payment webhooks commit by it).",
+    )
+
+
+class ExtendIn(Input):
+    ttl_seconds: float = Field(allow_inf_nan=False, description="The hold lives this long from now.")
+
+
+class CommitIn(Input):
+    reason: StrictStr | None = Field(default=None, max_length=500)
+
+
+class HoldOut(BaseModel):
+    product_id: uuid.UUID
+    location_id: uuid.UUID
+    quantity: QuantityOut
+
+
+class ReservationLineOut(BaseModel):
+    product_id: uuid.UUID
+    sku: str
+    quantity: QuantityOut
+    location_id: uuid.UUID | None
+    backordered: QuantityOut
+    holds: list[HoldOut]
+
+
+class ReservationOut(BaseModel):
+    id: uuid.UUID
+    status: ReservationStatus
+    expires_at: datetime
+    channel_id: uuid.UUID | None
+    external_ref: str | None
+    lines: list[ReservationLineOut]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, r: Reservation) -> ReservationOut:
+        return cls(
+            id=r.id,
+            status=r.status,
+            expires_at=r.expires_at,
+            channel_id=r.channel_id,
+            external_ref=r.external_ref,
+            lines=[
+                ReservationLineOut(
+                    product_id=line.product_id,
+                    sku=line.sku,
+                    quantity=line.quantity,
+                    location_id=line.location_id,
+                    backordered=line.backordered,
+                    holds=[
+                        HoldOut(product_id=h.product_id, location_id=h.location_id, quantity=h.quantity)
+                        for h in line.holds
+                    ],
+                )
+                for line in r.lines
+            ],
+            version=r.version,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )

@@ -6,6 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -15,7 +16,7 @@ from jsonschema.exceptions import SchemaError
 
 from productsync.domain.errors import Conflict, ErrorCode, InvalidInput
 from productsync.domain.identifiers import gtin14, normalize_gtin, normalize_sku
-from productsync.domain.quantities import BaseUnit
+from productsync.domain.quantities import MAX_QUANTITY, BaseUnit, format_quantity, to_quantity
 
 _CODE_RE = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
 _PREFIX_RE = re.compile(r"^[A-Z0-9]{1,8}-$")
@@ -24,6 +25,11 @@ _PREFIX_RE = re.compile(r"^[A-Z0-9]{1,8}-$")
 class ProductStatus(StrEnum):
     ACTIVE = "active"
     ARCHIVED = "archived"
+
+
+class ProductKind(StrEnum):
+    SIMPLE = "simple"
+    BUNDLE = "bundle"
 
 
 class TaxClass(StrEnum):
@@ -54,6 +60,14 @@ class Category:
 
 
 @dataclass(frozen=True)
+class Component:
+    """One part of a bundle: so many base units of another product per bundle."""
+
+    product_id: uuid.UUID
+    quantity: Decimal
+
+
+@dataclass(frozen=True)
 class Product:
     id: uuid.UUID
     sku: str
@@ -70,6 +84,15 @@ class Product:
     version: int
     created_at: datetime
     updated_at: datetime
+    kind: ProductKind = ProductKind.SIMPLE
+    components: tuple[Component, ...] = ()
+    allow_backorders: bool = False
+    # Pack sizes: a name ("6-pack") sold as that many base units.
+    packs: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def is_bundle(self) -> bool:
+        return self.kind is ProductKind.BUNDLE
 
     def snapshot(self) -> dict[str, Any]:
         """The full state carried by events and audit records (JSON-ready)."""
@@ -88,6 +111,13 @@ class Product:
             "status": self.status.value,
             "version": self.version,
             "updated_at": self.updated_at.isoformat(),
+            "kind": self.kind.value,
+            "components": [
+                {"product_id": str(c.product_id), "quantity": format_quantity(c.quantity)}
+                for c in self.components
+            ],
+            "allow_backorders": self.allow_backorders,
+            "packs": {name: format_quantity(q) for name, q in self.packs.items()},
         }
 
 
@@ -180,6 +210,51 @@ class NewProduct:
     texts: dict[str, dict[str, str]] = field(default_factory=dict)
     tax_class: TaxClass = TaxClass.STANDARD
     attributes: dict[str, Any] = field(default_factory=dict)
+    kind: ProductKind = ProductKind.SIMPLE
+    components: list[Component] = field(default_factory=list)
+    allow_backorders: bool = False
+    packs: dict[str, Decimal | int | str] = field(default_factory=dict)
+
+
+_PACK_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+MAX_COMPONENTS = 20
+
+
+def normalize_packs(raw: dict[str, Decimal | int | str], unit: BaseUnit) -> dict[str, Decimal]:
+    """Pack names are lowercase words (``6-pack``, ``case``), each worth a positive
+    quantity of the base unit; a pack may not shadow a unit name."""
+    out: dict[str, Decimal] = {}
+    for name, size in raw.items():
+        key = str(name).strip().lower()
+        if not _PACK_RE.match(key) or key in {u.value for u in BaseUnit}:
+            raise InvalidInput(
+                f"pack name {name!r} must be 1-32 lowercase letters, digits, '-' or '_' and not a unit",
+                code=ErrorCode.INVALID_UNIT,
+                field="packs",
+            )
+        q = to_quantity(size, unit=unit, field=f"packs.{key}")
+        if q <= 0:
+            raise InvalidInput(f"pack {key} must hold a positive quantity", field="packs")
+        out[key] = q
+    return out
+
+
+def check_components(
+    components: list[Component], *, own_id: uuid.UUID | None = None
+) -> tuple[Component, ...]:
+    """A bundle has 1..20 distinct components, each a positive whole quantity."""
+    if not components:
+        raise InvalidInput("a bundle needs at least one component", field="components")
+    if len(components) > MAX_COMPONENTS:
+        raise InvalidInput(f"a bundle has at most {MAX_COMPONENTS} components", field="components")
+    seen: set[uuid.UUID] = set()
+    for c in components:
+        if c.product_id in seen or c.product_id == own_id:
+            raise InvalidInput(f"component {c.product_id} is listed twice", field="components")
+        seen.add(c.product_id)
+        if c.quantity <= 0 or c.quantity > MAX_QUANTITY:
+            raise InvalidInput("a component quantity must be positive", field="components")
+    return tuple(components)
 
 
 def create_product(new: NewProduct, category: Category, *, now: datetime) -> Product:
@@ -188,6 +263,8 @@ def create_product(new: NewProduct, category: Category, *, now: datetime) -> Pro
     if not name:
         raise InvalidInput("name must not be empty", field="name")
     validate_attributes(category.attribute_schema, new.attributes)
+    if new.kind is ProductKind.BUNDLE and new.base_unit is not BaseUnit.PIECE:
+        raise InvalidInput("a bundle is counted in pieces", field="base_unit")
     return Product(
         id=uuid.uuid4(),
         sku=normalize_sku(new.sku, prefix=category.sku_prefix),
@@ -204,10 +281,24 @@ def create_product(new: NewProduct, category: Category, *, now: datetime) -> Pro
         version=1,
         created_at=now,
         updated_at=now,
+        kind=new.kind,
+        components=check_components(new.components)
+        if new.kind is ProductKind.BUNDLE
+        else _no_components(new),
+        allow_backorders=new.allow_backorders and new.kind is ProductKind.SIMPLE,
+        packs=normalize_packs(new.packs, new.base_unit),
     )
 
 
-PATCHABLE = frozenset({"name", "description", "barcodes", "texts", "tax_class", "attributes"})
+def _no_components(new: NewProduct) -> tuple[Component, ...]:
+    if new.components:
+        raise InvalidInput("only a bundle has components", field="components")
+    return ()
+
+
+PATCHABLE = frozenset(
+    {"name", "description", "barcodes", "texts", "tax_class", "attributes", "allow_backorders", "packs"}
+)
 
 
 def patch_product(product: Product, changes: dict[str, Any], category: Category, *, now: datetime) -> Product:
@@ -242,6 +333,10 @@ def patch_product(product: Product, changes: dict[str, Any], category: Category,
     if "attributes" in changes:
         validate_attributes(category.attribute_schema, changes["attributes"])
         values["attributes"] = changes["attributes"]
+    if "allow_backorders" in changes:
+        values["allow_backorders"] = bool(changes["allow_backorders"]) and not product.is_bundle
+    if "packs" in changes:
+        values["packs"] = normalize_packs(changes["packs"], product.base_unit)
     return replace(product, **values, version=product.version + 1, updated_at=now)
 
 

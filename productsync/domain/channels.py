@@ -113,7 +113,7 @@ class Channel:
             return False
         if not self.sees(owner_partner_id=owner_partner_id, category_id=category_id):
             return False
-        if event_type.endswith("stock.changed") and self.location_ids:
+        if event_type.endswith("stock.changed") and self.location_ids and data.get("bundle") is None:
             level = data.get("level")
             location = level.get("location_id") if isinstance(level, dict) else None
             return location in {str(x) for x in self.location_ids}

@@ -40,6 +40,9 @@ class ErrorCode(StrEnum):
     STALE_CHANGE = "stale-change"
     UNKNOWN_EXTERNAL_ID = "unknown-external-id"
     BAD_SIGNATURE = "bad-signature"
+    RESERVATION_EXPIRED = "reservation-expired"
+    RESERVATION_CLOSED = "reservation-closed"
+    BUNDLE_STOCK = "bundle-stock"
 
 
 class DomainError(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -56,19 +57,30 @@ def product_event(
 
 
 def stock_changed(
-    product: Product, level: StockLevel, movement: Movement, *, location_code: str, origin: str
+    product: Product,
+    level: StockLevel,
+    movement: Movement | None,
+    *,
+    location_code: str,
+    origin: str,
+    reservation: dict[str, Any] | None = None,
 ) -> DomainEvent:
-    """Carries the whole level after the change (not only the delta), plus the movement."""
-    data = {
+    """Carries the whole level after the change (not only the delta), plus the movement;
+    a hold or release moves ``reserved`` without a movement and names the reservation."""
+    data: dict[str, Any] = {
         "sku": product.sku,
         "location_code": location_code,
         "level": level.snapshot(),
-        "movement": {
+        "movement": None
+        if movement is None
+        else {
             "kind": movement.kind.value,
             "quantity": format_quantity(movement.quantity),
             "reason": movement.reason,
         },
     }
+    if reservation is not None:
+        data["reservation"] = reservation
     return DomainEvent(
         type=EventType.STOCK_CHANGED,
         subject=product.sku,
@@ -78,6 +90,42 @@ def stock_changed(
         origin=origin,
         id=uuid.uuid4(),
         version=level.version,
+    )
+
+
+def bundle_stock_changed(
+    bundle: Product,
+    available: Decimal,
+    component_levels: list[StockLevel],
+    *,
+    origin: str,
+    channel_id: uuid.UUID | None = None,
+) -> DomainEvent:
+    """A bundle's derived availability moved because a component's stock did. A bundle
+    has no level of its own; its version is the sum of its component levels' versions,
+    which only grows, so receivers can keep the highest version as for any level."""
+    return DomainEvent(
+        type=EventType.STOCK_CHANGED,
+        subject=bundle.sku,
+        data={
+            "sku": bundle.sku,
+            "location_code": None,
+            "level": None,
+            "movement": None,
+            "bundle": {
+                "available": format_quantity(available),
+                "components": [
+                    {"product_id": str(c.product_id), "quantity": format_quantity(c.quantity)}
+                    for c in bundle.components
+                ],
+            },
+        },
+        partner_id=bundle.owner_partner_id,
+        product_id=bundle.id,
+        origin=origin,
+        id=uuid.uuid4(),
+        version=sum(lv.version for lv in component_levels),
+        channel_id=channel_id,
     )
 
 

@@ -41,6 +41,8 @@ class MovementKind(StrEnum):
     RETURN = "return"
     ADJUSTMENT = "adjustment"
     COUNT = "count"
+    TRANSFER = "transfer"
+    EXPIRY = "expiry"
 
 
 # Which sign a movement kind allows: +1 only increases, -1 only decreases, 0 either.
@@ -50,6 +52,8 @@ _SIGN = {
     MovementKind.SALE: -1,
     MovementKind.ADJUSTMENT: 0,
     MovementKind.COUNT: 0,
+    MovementKind.TRANSFER: 0,
+    MovementKind.EXPIRY: -1,
 }
 
 
@@ -130,6 +134,20 @@ def insufficient(level: StockLevel, delta: Decimal) -> InsufficientStock:
     )
 
 
+def held_back(level: StockLevel, delta: Decimal) -> InsufficientStock:
+    """A sale may not take what reservations hold for others."""
+    free = max(Decimal(0), level.on_hand - level.reserved)
+    return InsufficientStock(
+        f"only {format_quantity(free)} can be sold: {format_quantity(level.reserved)} of "
+        f"{format_quantity(level.on_hand)} on hand is held by reservations",
+        product_id=str(level.product_id),
+        location_id=str(level.location_id),
+        on_hand=format_quantity(level.on_hand),
+        reserved=format_quantity(level.reserved),
+        requested_delta=format_quantity(delta),
+    )
+
+
 def too_much(level: StockLevel, delta: Decimal) -> InvalidInput:
     return InvalidInput(
         f"on_hand would exceed the largest storable quantity ({format_quantity(MAX_QUANTITY)})",
@@ -150,6 +168,10 @@ class Movement:
     on_hand_after: Decimal
     reason: str | None
     expected: Decimal | None = None
+    reservation_id: uuid.UUID | None = None
+    sale_movement_id: int | None = None  # a return's sale
+    transfer_id: uuid.UUID | None = None  # both halves of a transfer carry it
+    restockable: bool | None = None  # returns only
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,13 @@ REST shapes (Shopify Admin API, WooCommerce REST v3); see sync/storefronts.py.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from productsync.domain.catalog import Product
+from productsync.domain.catalog import Component, Product
 from productsync.domain.channels import Channel
 from productsync.domain.inventory import StockLevel
 
@@ -34,6 +36,50 @@ def channel_available(channel: Channel, levels: list[StockLevel]) -> Decimal:
     it names none) minus its buffer, never below zero."""
     chosen = [lv for lv in levels if not channel.location_ids or lv.location_id in channel.location_ids]
     return channel.available_to_sell(sum((lv.available for lv in chosen), Decimal(0)))
+
+
+def _at_locations(channel: Channel | None, levels: list[StockLevel]) -> Decimal:
+    chosen = [
+        lv
+        for lv in levels
+        if channel is None or not channel.location_ids or lv.location_id in channel.location_ids
+    ]
+    return sum((lv.available for lv in chosen), Decimal(0))
+
+
+def bundle_available(
+    components: Iterable[Component],
+    levels: dict[uuid.UUID, list[StockLevel]],
+    channel: Channel | None = None,
+) -> Decimal:
+    """How many whole bundles can be made: the least, over components, of what is available
+    (at the channel's locations) divided by what one bundle takes; minus the channel's
+    buffer. Derived, never stored."""
+    counts = [
+        (_at_locations(channel, levels.get(c.product_id, [])) / c.quantity).to_integral_value(ROUND_FLOOR)
+        for c in components
+    ]
+    made = max(Decimal(0), min(counts)) if counts else Decimal(0)
+    return channel.available_to_sell(made) if channel is not None else made
+
+
+def bundle_components(data: Any) -> list[Component] | None:
+    """The components a bundle's stock event names; None for a plain level's event."""
+    bundle = data.get("bundle") if isinstance(data, dict) else None
+    if not isinstance(bundle, dict):
+        return None
+    return [
+        Component(uuid.UUID(c["product_id"]), Decimal(c["quantity"])) for c in bundle.get("components", [])
+    ]
+
+
+def product_available(
+    product: Product, levels: dict[uuid.UUID, list[StockLevel]], channel: Channel
+) -> Decimal:
+    """The channel's number for a product, bundle or not (``levels`` by product id)."""
+    if product.is_bundle:
+        return bundle_available(product.components, levels, channel)
+    return channel_available(channel, levels.get(product.id, []))
 
 
 @dataclass(frozen=True)

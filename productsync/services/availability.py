@@ -11,7 +11,8 @@ from productsync.domain.catalog import Product
 from productsync.domain.channels import Channel
 from productsync.domain.errors import InvalidInput
 from productsync.domain.inventory import StockLevel
-from productsync.domain.projection import channel_available
+from productsync.domain.projection import product_available
+from productsync.services.bundles import component_levels
 from productsync.services.catalog import find_product
 from productsync.services.channels import owned_channel
 from productsync.store.uow import UnitOfWork
@@ -27,9 +28,10 @@ class Availability:
     levels: list[StockLevel]  # the levels that count for the channel
 
 
-def _for(channel: Channel, product: Product, levels: list[StockLevel]) -> Availability:
-    counted = [lv for lv in levels if not channel.location_ids or lv.location_id in channel.location_ids]
-    return Availability(product, channel, channel_available(channel, levels), counted)
+def _for(channel: Channel, product: Product, levels: dict[uuid.UUID, list[StockLevel]]) -> Availability:
+    own = levels.get(product.id, [])
+    counted = [lv for lv in own if not channel.location_ids or lv.location_id in channel.location_ids]
+    return Availability(product, channel, product_available(product, levels, channel), counted)
 
 
 async def availability(
@@ -51,9 +53,9 @@ async def availability(
     channel = await owned_channel(uow, actor, channel_id)
     products = [await find_product(uow, actor, product_id=pid) for pid in product_ids]
     products += [await find_product(uow, actor, sku=sku) for sku in skus]
-    levels = await uow.stock.levels_for_products({p.id for p in products})
+    levels = await component_levels(uow, products)
     out = []
     for p in products:
         seen = channel.sees(owner_partner_id=p.owner_partner_id, category_id=p.category_id)
-        out.append(_for(channel, p, levels[p.id]) if seen else Availability(p, channel, Decimal(0), []))
+        out.append(_for(channel, p, levels) if seen else Availability(p, channel, Decimal(0), []))
     return out

@@ -14,6 +14,7 @@ from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFoun
 from productsync.domain.events import EventType, product_event
 from productsync.domain.identifiers import gtin14, normalize_gtin
 from productsync.domain.instants import to_utc
+from productsync.services.bundles import check_components
 from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
 
@@ -112,6 +113,8 @@ async def create_product(uow: UnitOfWork, actor: Actor, new: NewProduct) -> Prod
     if category is None:
         raise NotFound("category", new.category_id)
     product = rules.create_product(new, category, now=uow.now)
+    if product.is_bundle:
+        await check_components(uow, actor, product.owner_partner_id, list(product.components))
     if await uow.products.sku_exists(product.sku):
         raise Conflict(f"SKU {product.sku} already exists", code=ErrorCode.DUPLICATE, sku=product.sku)
     await _check_barcodes_free(uow, product)

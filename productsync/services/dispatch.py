@@ -16,7 +16,7 @@ from productsync.domain.channels import Channel, ChannelKind, ChannelStatus
 from productsync.domain.deliveries import DeliveryStatus, Queued
 from productsync.domain.errors import NotFound
 from productsync.domain.events import EventType
-from productsync.domain.projection import ChannelView, channel_available
+from productsync.domain.projection import ChannelView, bundle_available, bundle_components, channel_available
 from productsync.domain.quantities import format_quantity
 from productsync.services import snapshots
 from productsync.services.channels import get_channel, signing_secrets
@@ -105,8 +105,10 @@ async def claim(
     channels: dict[uuid.UUID, tuple[Channel, list[str]]] = {}
     views: dict[tuple[uuid.UUID, uuid.UUID], ChannelView | None] = {}
     # Generic channels only need available-to-sell: one read of the round's levels serves all.
+    stock_rows = [r for r in rows if r.product_id is not None and r.type == EventType.STOCK_CHANGED]
+    bundles = {r.event_id: bundle_components(r.data) for r in stock_rows}
     levels = await uow.stock.levels_for_products(
-        {r.product_id for r in rows if r.product_id is not None and r.type == EventType.STOCK_CHANGED}
+        {r.product_id for r in stock_rows} | {c.product_id for cs in bundles.values() for c in cs or ()}
     )
     for r in rows:
         if r.channel_id not in channels:
@@ -126,7 +128,12 @@ async def claim(
             and r.type == EventType.STOCK_CHANGED
             and isinstance(event.get("data"), dict)
         ):
-            available = channel_available(channel, levels.get(r.product_id, []))
+            components = bundles.get(r.event_id)
+            available = (
+                bundle_available(components, levels, channel)
+                if components is not None
+                else channel_available(channel, levels.get(r.product_id, []))
+            )
             event["data"]["channel"] = {
                 "id": str(channel.id),
                 "available_to_sell": format_quantity(available),

@@ -4,9 +4,11 @@
 ``charge.refunded`` records a return (restockable) at the location of the sale. What
 is sold comes from the object's metadata: ``sku``, ``quantity`` and optional
 ``location_id``. Without a location the sale is taken from the location with the most
-available stock of that product. ``reservation_id`` metadata is recognised but
-reservations are not built yet (issue 4): such events are acknowledged and audited as
-not applied. The signature is checked by the HTTP layer before anything gets here.
+available stock of that product. A checkout that reserved first names its reservation
+instead, in metadata ``reservation_id`` or ``reservation_ref`` (the reservation's
+``external_ref``, e.g. the order number): the sale event then commits that
+reservation, whose holds become the sale. The signature is checked by the HTTP layer
+before anything gets here.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from productsync.domain.access import Actor, system_actor
 from productsync.domain.errors import InvalidInput, NotFound
 from productsync.domain.inventory import MovementKind
 from productsync.domain.quantities import format_quantity
-from productsync.services import stock
+from productsync.domain.reservations import ReservationStatus
+from productsync.services import reservations, stock
 from productsync.services.inbound import InboundResult
-from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
 
 SOURCE = "stripe"
@@ -77,12 +79,8 @@ async def _apply(uow: UnitOfWork, event_id: str, event: dict[str, Any]) -> Inbou
     if kind not in SALES | REFUNDS or not isinstance(obj, dict):
         return InboundResult(200, {**base, "outcome": "ignored", "reason": "not an event the hub acts on"})
     meta = _metadata(obj)
-    if "reservation_id" in meta:
-        await _audit(uow, event_id, kind, "not_applied", {"reservation_id": meta["reservation_id"]})
-        return InboundResult(
-            200,
-            {**base, "outcome": "not_applied", "reason": "reservations are not available in this version"},
-        )
+    if kind in SALES and ("reservation_id" in meta or "reservation_ref" in meta):
+        return await _commit_reservation(uow, base, meta)
     sku = meta.get("sku")
     if not sku:
         return InboundResult(200, {**base, "outcome": "ignored", "reason": "no sku in metadata"})
@@ -130,14 +128,26 @@ async def _apply(uow: UnitOfWork, event_id: str, event: dict[str, Any]) -> Inbou
     return InboundResult(200, body)
 
 
-async def _audit(uow: UnitOfWork, event_id: str, kind: str, outcome: str, extra: dict[str, Any]) -> None:
-    await record(
-        uow,
-        _ACTOR,
-        action=f"payment.{outcome}",
-        entity_type="payment_event",
-        entity_id=event_id,
-        owner=None,
-        before=None,
-        after={"type": kind, **extra},
+async def _commit_reservation(uow: UnitOfWork, base: dict[str, Any], meta: dict[str, str]) -> InboundResult:
+    """The payment settles a checkout's hold: commit it (once; a repeat answers as committed)."""
+    if "reservation_id" in meta:
+        try:
+            found = await uow.reservations.get(uuid.UUID(meta["reservation_id"]), for_update=True)
+        except ValueError as exc:
+            raise InvalidInput(
+                "metadata.reservation_id is not a UUID", field="metadata.reservation_id"
+            ) from exc
+        if found is None:
+            raise NotFound("reservation", meta["reservation_id"])
+    else:
+        candidates = await uow.reservations.by_ref(meta["reservation_ref"], for_update=True)
+        live = [r for r in candidates if r.status is not ReservationStatus.RELEASED]
+        if not live:
+            raise NotFound("reservation", meta["reservation_ref"])
+        found = live[-1]
+    if found.status is not ReservationStatus.COMMITTED:
+        found.check_open(uow.now)
+        found = await reservations.commit_held(uow, _ACTOR, found, reason=f"stripe {base['type']}")
+    return InboundResult(
+        200, {**base, "outcome": "applied", "reservation_id": str(found.id), "status": found.status.value}
     )

@@ -11,8 +11,9 @@ from productsync.domain.catalog import ProductStatus
 from productsync.domain.channels import Channel
 from productsync.domain.errors import NotFound
 from productsync.domain.pricing import resolve
-from productsync.domain.projection import ChannelView, channel_available, localized
+from productsync.domain.projection import ChannelView, localized, product_available
 from productsync.domain.quantities import BaseUnit
+from productsync.services.bundles import component_levels
 from productsync.store.uow import UnitOfWork
 
 
@@ -27,7 +28,7 @@ async def channel_view(
     product = await uow.products.get(product_id)
     if product is None:
         return None
-    levels = [lv for lv, _ in await uow.stock.levels_for_product(product.id)]
+    levels = await component_levels(uow, [product])
     price = currency = None
     if channel.price_list_id is not None:
         price_list = await uow.prices.get_list(channel.price_list_id)
@@ -43,7 +44,7 @@ async def channel_view(
     return ChannelView(
         sku=product.sku,
         external_ids=await uow.mappings.external_ids(channel.id, product.id),
-        available=channel_available(channel, levels),
+        available=product_available(product, levels, channel),
         price=price,
         currency=currency,
         name=name,

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from productsync.domain.catalog import Product
 from productsync.domain.channels import Channel
-from productsync.domain.events import DomainEvent, EventType, price_changed, product_event, stock_snapshot
+from productsync.domain.events import (
+    DomainEvent,
+    EventType,
+    bundle_stock_changed,
+    price_changed,
+    product_event,
+    stock_snapshot,
+)
 from productsync.domain.pricing import PriceList
+from productsync.domain.projection import bundle_available
+from productsync.services.bundles import component_levels
 from productsync.store.repositories.log import event_row
 from productsync.store.uow import UnitOfWork
 
@@ -29,6 +38,18 @@ async def product_state(
     """The product, its levels at the channel's locations and its price on the channel's list
     (pass ``price_list`` when calling for many products: it is then read once)."""
     out = [product_event(EventType.PRODUCT_UPDATED, product, origin=origin, channel_id=channel.id)]
+    if product.is_bundle:
+        levels = await component_levels(uow, [product])
+        parts = [lv for c in product.components for lv in levels.get(c.product_id, [])]
+        out.append(
+            bundle_stock_changed(
+                product,
+                bundle_available(product.components, levels),
+                parts,
+                origin=origin,
+                channel_id=channel.id,
+            )
+        )
     for level, code in await uow.stock.levels_for_product(product.id):
         if channel.location_ids and level.location_id not in channel.location_ids:
             continue

@@ -20,10 +20,13 @@ from productsync.domain.inventory import (
     StockTotals,
     check_delta,
     empty_level,
+    held_back,
     insufficient,
     totals,
 )
-from productsync.domain.quantities import to_quantity
+from productsync.domain.quantities import format_quantity, to_quantity
+from productsync.domain.units import to_base
+from productsync.services.bundles import announce_bundles
 from productsync.services.catalog import find_product
 from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
@@ -115,6 +118,11 @@ async def _stock_target(
             raise NotFound("location", location_id)
         location = found
     actor.check_write(product.owner_partner_id, "product", sku or product_id)
+    if product.is_bundle:
+        raise Conflict(
+            f"{product.sku} is a bundle: its stock is derived from its components; move theirs",
+            code=ErrorCode.BUNDLE_STOCK,
+        )
     if product.status is ProductStatus.ARCHIVED:
         raise Conflict(f"product {product.sku} is archived", code=ErrorCode.ARCHIVED)
     if not actor.can_read(location.owner_partner_id):
@@ -147,12 +155,15 @@ async def adjust_stock(
     )
     delta = to_quantity(delta, unit=product.base_unit, field="delta")
     check_delta(kind, delta)
-    level = await uow.stock.try_apply_delta(product.id, location.id, delta, uow.now)
+    spare_held = kind is MovementKind.SALE
+    level = await uow.stock.try_apply_delta(product.id, location.id, delta, uow.now, spare_held=spare_held)
     if level is None:
         current = await uow.stock.get_level(product.id, location.id)
         if current is not None or delta < 0:
-            # Let the domain rule say why (negative, or beyond the storable maximum).
+            # Let the domain rule say why (negative, held, or beyond the storable maximum).
             (current or empty_level(product.id, location.id)).apply(delta)
+            if current is not None and spare_held:
+                raise held_back(current, delta)
             raise insufficient(current or empty_level(product.id, location.id), delta)
         await uow.stock.ensure_level(product.id, location.id, uow.now)
         level = await uow.stock.try_apply_delta(product.id, location.id, delta, uow.now)
@@ -167,7 +178,10 @@ async def adjust_stock(
         owner=product.owner_partner_id,
         before={"on_hand": str(level.on_hand - delta), "version": level.version - 1},
         after=level.snapshot(),
-        events=[stock_changed(product, level, movement, location_code=location.code, origin=actor.origin)],
+        events=[
+            stock_changed(product, level, movement, location_code=location.code, origin=actor.origin),
+            *await announce_bundles(uow, {product.id}, origin=actor.origin),
+        ],
     )
     movement_id = await uow.stock.add_movement(movement, actor, uow.request_id, uow.now, uow.journal)
     return StockChange(product, location, level, movement_id, delta)
@@ -218,7 +232,10 @@ async def set_stock(
         owner=product.owner_partner_id,
         before=level.snapshot(),
         after=new.snapshot(),
-        events=[stock_changed(product, new, movement, location_code=location.code, origin=actor.origin)],
+        events=[
+            stock_changed(product, new, movement, location_code=location.code, origin=actor.origin),
+            *await announce_bundles(uow, {product.id}, origin=actor.origin),
+        ],
     )
     movement_id = await uow.stock.add_movement(movement, actor, uow.request_id, uow.now, uow.journal)
     return StockChange(product, location, new, movement_id, diff)
@@ -232,5 +249,230 @@ async def get_stock(uow: UnitOfWork, actor: Actor, product_id: uuid.UUID) -> Pro
 
 
 async def ledger_drift(uow: UnitOfWork) -> list[dict[str, object]]:
-    """Inventory accuracy check: levels that disagree with the sum of their ledger."""
-    return await uow.stock.ledger_drift()
+    """Integrity check: levels whose ``on_hand`` disagrees with the sum of their ledger,
+    or whose ``reserved`` disagrees with the holds of the live reservations."""
+    drift: list[dict[str, object]] = [
+        {**d, "field": "on_hand", "recorded": d["on_hand"], "recomputed": d["ledger"]}
+        for d in await uow.stock.ledger_drift()
+    ]
+    held: dict[tuple[uuid.UUID, uuid.UUID], Decimal] = {}
+    for reservation in await uow.reservations.held():
+        for hold in reservation.holds():
+            key = (hold.product_id, hold.location_id)
+            held[key] = held.get(key, Decimal(0)) + hold.quantity
+    for level in await uow.stock.reserved_levels(set(held)):
+        expected = held.get((level.product_id, level.location_id), Decimal(0))
+        if level.reserved != expected:
+            drift.append(
+                {
+                    "product_id": level.product_id,
+                    "location_id": level.location_id,
+                    "field": "reserved",
+                    "recorded": level.reserved,
+                    "recomputed": expected,
+                }
+            )
+    return drift
+
+
+@dataclass(frozen=True)
+class Transfer:
+    product: Product
+    transfer_id: uuid.UUID
+    quantity: Decimal
+    source: StockChange
+    destination: StockChange
+
+
+async def _apply(
+    uow: UnitOfWork,
+    product: Product,
+    location: Location,
+    delta: Decimal,
+    *,
+    spare_held: bool,
+) -> StockLevel:
+    """One conditional level change (creating the level for an increase), or the reason it
+    cannot happen."""
+    level = await uow.stock.try_apply_delta(product.id, location.id, delta, uow.now, spare_held=spare_held)
+    if level is not None:
+        return level
+    current = await uow.stock.get_level(product.id, location.id)
+    if current is None and delta > 0:
+        await uow.stock.ensure_level(product.id, location.id, uow.now)
+        level = await uow.stock.try_apply_delta(product.id, location.id, delta, uow.now)
+        assert level is not None
+        return level
+    base = current or empty_level(product.id, location.id)
+    base.apply(delta)
+    if current is not None and spare_held:
+        raise held_back(current, delta)
+    raise insufficient(base, delta)
+
+
+async def transfer_stock(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    from_location_id: uuid.UUID,
+    to_location_id: uuid.UUID,
+    quantity: Decimal | str | int,
+    product_id: uuid.UUID | None = None,
+    sku: str | None = None,
+    unit: str | None = None,
+    reason: str | None = None,
+) -> Transfer:
+    """Move stock between two locations as one atomic pair of ``transfer`` movements that
+    share a transfer id. Held stock stays where it is held. The two levels are written in
+    the global lock order (by location id), so crossing transfers cannot deadlock."""
+    if from_location_id == to_location_id:
+        raise InvalidInput("a transfer needs two different locations", field="to_location_id")
+    product, source = await _stock_target(
+        uow, actor, product_id=product_id, sku=sku, location_id=from_location_id
+    )
+    _, destination = await _stock_target(
+        uow, actor, product_id=product.id, sku=None, location_id=to_location_id
+    )
+    amount = to_base(quantity, unit, base=product.base_unit, packs=product.packs)
+    if amount <= 0:
+        raise InvalidInput(
+            "a transfer quantity must be positive", code=ErrorCode.INVALID_QUANTITY, field="quantity"
+        )
+    transfer_id = uuid.uuid4()
+    legs = sorted([(source, -amount), (destination, amount)], key=lambda leg: leg[0].id)
+    levels: dict[uuid.UUID, StockLevel] = {}
+    for location, delta in legs:
+        levels[location.id] = await _apply(uow, product, location, delta, spare_held=delta < 0)
+    changes: dict[uuid.UUID, StockChange] = {}
+    events = []
+    for location, delta in ((source, -amount), (destination, amount)):
+        level = levels[location.id]
+        movement = Movement(
+            product.id,
+            location.id,
+            MovementKind.TRANSFER,
+            delta,
+            level.on_hand,
+            reason,
+            transfer_id=transfer_id,
+        )
+        movement_id = await uow.stock.add_movement(movement, actor, uow.request_id, uow.now)
+        changes[location.id] = StockChange(product, location, level, movement_id, delta)
+        events.append(
+            stock_changed(product, level, movement, location_code=location.code, origin=actor.origin)
+        )
+    await record(
+        uow,
+        actor,
+        action="stock.transfer",
+        entity_type="transfer",
+        entity_id=transfer_id,
+        owner=product.owner_partner_id,
+        before=None,
+        after={
+            "product_id": str(product.id),
+            "from": levels[source.id].snapshot(),
+            "to": levels[destination.id].snapshot(),
+            "quantity": str(amount),
+        },
+        events=events,  # a bundle's number does not move: the total stays the same
+    )
+    return Transfer(product, transfer_id, amount, changes[source.id], changes[destination.id])
+
+
+@dataclass(frozen=True)
+class Return:
+    product: Product
+    sale_movement_id: int
+    quantity: Decimal
+    restockable: bool
+    change: StockChange  # the level after the return (and its write-off, if not restockable)
+
+
+async def return_sale(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    sale_movement_id: int,
+    quantity: Decimal | str | int,
+    restockable: bool,
+    reason: str,
+    unit: str | None = None,
+) -> Return:
+    """Goods come back against a sale. Restockable: a ``return`` movement at the sale's
+    location, sellable again. Not restockable (damaged, opened): the return and an equal
+    write-off, both linked to the sale, so the ledger shows what came back and why it is
+    not on the shelf. A sale can take back at most what it sold, over all its returns."""
+    actor.require(Scope.STOCK_WRITE)
+    if not reason.strip():
+        raise InvalidInput("a return needs a reason", field="reason")
+    sale = await uow.stock.movement(sale_movement_id, for_update=True)
+    if sale is None or sale.kind != MovementKind.SALE.value:
+        raise NotFound("sale", sale_movement_id)
+    product, location = await _stock_target(
+        uow, actor, product_id=sale.product_id, sku=None, location_id=sale.location_id
+    )
+    amount = to_base(quantity, unit, base=product.base_unit, packs=product.packs)
+    if amount <= 0:
+        raise InvalidInput(
+            "a return quantity must be positive", code=ErrorCode.INVALID_QUANTITY, field="quantity"
+        )
+    returned = await uow.stock.returned_for(sale_movement_id)
+    if returned + amount > -sale.quantity:
+        raise Conflict(
+            f"sale {sale_movement_id} sold {format_quantity(-sale.quantity)}; "
+            f"{format_quantity(returned)} already came back",
+            code=ErrorCode.INVALID_QUANTITY,
+            sold=format_quantity(-sale.quantity),
+            returned=format_quantity(returned),
+        )
+    level = await _apply(uow, product, location, amount, spare_held=False)
+    movements = [
+        Movement(
+            product.id,
+            location.id,
+            MovementKind.RETURN,
+            amount,
+            level.on_hand,
+            reason,
+            sale_movement_id=sale_movement_id,
+            restockable=restockable,
+        )
+    ]
+    if not restockable:
+        level = await _apply(uow, product, location, -amount, spare_held=False)
+        movements.append(
+            Movement(
+                product.id,
+                location.id,
+                MovementKind.ADJUSTMENT,
+                -amount,
+                level.on_hand,
+                f"not restockable: {reason}",
+                sale_movement_id=sale_movement_id,
+            )
+        )
+    ids = [await uow.stock.add_movement(m, actor, uow.request_id, uow.now) for m in movements]
+    movement_id = ids[0]
+    last = movements[-1]
+    await record(
+        uow,
+        actor,
+        action="stock.return",
+        entity_type="stock_level",
+        entity_id=f"{product.id}:{location.id}",
+        owner=product.owner_partner_id,
+        before=None,
+        after={**level.snapshot(), "sale_movement_id": sale_movement_id, "restockable": restockable},
+        events=[
+            stock_changed(product, level, last, location_code=location.code, origin=actor.origin),
+            *await announce_bundles(uow, {product.id}, origin=actor.origin),
+        ],
+    )
+    return Return(
+        product,
+        sale_movement_id,
+        amount,
+        restockable,
+        StockChange(product, location, level, movement_id, amount),
+    )

@@ -96,6 +96,11 @@ products = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=False, server_default="simple"),
+    # Read copy of bundle_components (the index), like barcodes.
+    Column("components", JSON, nullable=False, server_default="[]"),
+    Column("allow_backorders", Boolean, nullable=False, server_default=text("false")),
+    Column("packs", JSON, nullable=False, server_default="{}"),
     Index("ix_products_owner_sku", "owner_partner_id", "sku"),
     Index("ix_products_updated_at", "updated_at"),
 )
@@ -106,6 +111,16 @@ product_barcodes = Table(
     metadata,
     Column("gtin14", String(14), primary_key=True),
     Column("product_id", Uuid, ForeignKey("products.id"), nullable=False, index=True),
+)
+
+# Which bundles contain a product: a component's stock change re-announces them.
+bundle_components = Table(
+    "bundle_components",
+    metadata,
+    Column("bundle_id", Uuid, ForeignKey("products.id"), primary_key=True),
+    Column("component_id", Uuid, ForeignKey("products.id"), primary_key=True, index=True),
+    Column("quantity", Quantity, nullable=False),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
 )
 
 locations = Table(
@@ -150,7 +165,34 @@ stock_movements = Table(
     Column("origin", String(100), nullable=False),
     Column("request_id", String(100), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # A return names the sale it returns; a transfer's two halves name each other's
+    # transfer id; a committed reservation's sales name it.
+    Column("sale_movement_id", BigInteger, nullable=True),
+    Column("transfer_id", Uuid, nullable=True),
+    Column("reservation_id", Uuid, nullable=True),
+    Column("restockable", Boolean, nullable=True),
     Index("ix_stock_movements_level", "product_id", "location_id", "id"),
+    Index("ix_stock_movements_sale", "sale_movement_id"),
+)
+
+# A hold on stock. ``lines`` is the request as allocated: per line the product asked
+# for, the quantity, what is backordered, and the holds (product, location, quantity)
+# that raised ``stock_levels.reserved``; the integrity check recomputes reserved from it.
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("partner_id", Uuid, ForeignKey("partners.id"), nullable=True),
+    Column("channel_id", Uuid, nullable=True),
+    Column("external_ref", String(200), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("lines", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_reservations_due", "status", "expires_at"),
+    Index("ix_reservations_ref", "external_ref"),
 )
 
 price_lists = Table(

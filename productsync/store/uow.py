@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 
 from productsync.domain.errors import Conflict, ErrorCode, InvalidInput
 from productsync.store.database import Database
@@ -38,6 +38,7 @@ from productsync.store.repositories.log import (
     OutboxRepository,
 )
 from productsync.store.repositories.pricing import PriceRepository
+from productsync.store.repositories.reservations import ReservationRepository
 from productsync.store.repositories.stock import StockRepository
 from productsync.store.secrets import SecretBox
 
@@ -65,6 +66,7 @@ class UnitOfWork:
     receipts: ReceiptRepository
     aliases: AliasRepository
     conflicts: ConflictRepository
+    reservations: ReservationRepository
 
     def __init__(self, db: Database, *, readonly: bool = False, request_id: str | None = None) -> None:
         self.db = db
@@ -107,6 +109,7 @@ class UnitOfWork:
         self.receipts = ReceiptRepository(conn)
         self.aliases = AliasRepository(conn)
         self.conflicts = ConflictRepository(conn)
+        self.reservations = ReservationRepository(conn)
         return self
 
     @property
@@ -115,6 +118,11 @@ class UnitOfWork:
         if self.db.secret_box is None:
             raise RuntimeError("no secret box configured for this database")
         return self.db.secret_box
+
+    def savepoint(self) -> AsyncTransaction:
+        """``async with uow.savepoint():`` undoes only its own writes when it raises."""
+        assert self._conn is not None
+        return self._conn.begin_nested()
 
     async def ping(self) -> None:
         """A trivial round trip, for health checks."""

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +65,15 @@ def _start(url: str, tmp: Path, backend: str, extra_env: dict[str, str] | None =
         re.findall(r"^\s+(admin|nailco|spirits-curator|peak-sports)\b.*?(psk_\S+)$", seeded.stdout, re.M)
     )
     assert set(keys) == {"admin", "nailco", "spirits-curator", "peak-sports"}, seeded.stdout
-    log = open(tmp / "server.log", "w")  # noqa: SIM115
+    with serving(env, port, tmp / "server.log") as base:
+        yield Server(base, env, backend, keys)
+
+
+@contextmanager
+def serving(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
+    """A `productsync serve` process on ``port`` until the block ends; yields its base URL."""
+    env = {**env, "PRODUCTSYNC_PORT": str(port)}
+    log = open(log_path, "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "productsync", "serve", "--port", str(port)],
         env=env,
@@ -81,10 +90,10 @@ def _start(url: str, tmp: Path, backend: str, extra_env: dict[str, str] | None =
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             log.close()
-            raise RuntimeError("server did not start:\n" + (tmp / "server.log").read_text())
+            raise RuntimeError("server did not start:\n" + log_path.read_text())
         time.sleep(0.1)
     try:
-        yield Server(base, env, backend, keys)
+        yield base
     finally:
         proc.terminate()
         proc.wait(timeout=15)

@@ -26,7 +26,7 @@ from productsync.api.schemas import (
     ShareIn,
     ShareOut,
 )
-from productsync.domain.catalog import Category, NewProduct, Partner, Product
+from productsync.domain.catalog import Category, Component, NewProduct, Partner, Product
 from productsync.services import catalog, partners
 from productsync.store.uow import UnitOfWork, transaction
 
@@ -148,6 +148,10 @@ async def create_product(body: ProductIn, request: Request, hub: HubDep, actor: 
             texts={k: v.model_dump(exclude_none=True) for k, v in body.texts.items()},
             tax_class=body.tax_class,
             attributes=body.attributes,
+            kind=body.kind,
+            components=[Component(c.product_id, c.quantity) for c in body.components],
+            allow_backorders=body.allow_backorders,
+            packs=dict(body.packs),
         )
         return await catalog.create_product(uow, actor, new)
 

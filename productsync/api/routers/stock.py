@@ -18,10 +18,14 @@ from productsync.api.schemas import (
     LevelOut,
     LocationIn,
     LocationOut,
+    ReturnIn,
+    ReturnOut,
     SetIn,
     StockChangeOut,
     StockOut,
     TotalsOut,
+    TransferIn,
+    TransferOut,
 )
 from productsync.domain.access import Scope
 from productsync.domain.inventory import Location, MovementKind
@@ -117,6 +121,68 @@ async def set_stock(body: SetIn, request: Request, hub: HubDep, actor: ActorDep)
     return await execute(request, hub, actor, use_case, lambda c: _change_reply(c, MovementKind.COUNT))
 
 
+@router.post("/stock/transfers", response_model=TransferOut, tags=["stock"])
+async def transfer_stock(body: TransferIn, request: Request, hub: HubDep, actor: ActorDep) -> Response:
+    """Move stock between two locations: one atomic pair of `transfer` movements.
+    Stock held by reservations does not move (409 if the free stock is short)."""
+
+    async def use_case(uow: UnitOfWork) -> stock.Transfer:
+        return await stock.transfer_stock(
+            uow,
+            actor,
+            from_location_id=body.from_location_id,
+            to_location_id=body.to_location_id,
+            quantity=body.quantity,
+            product_id=body.product_id,
+            sku=body.sku,
+            unit=body.unit,
+            reason=body.reason,
+        )
+
+    def reply(t: stock.Transfer) -> Reply:
+        out = TransferOut(
+            transfer_id=t.transfer_id,
+            product_id=t.product.id,
+            sku=t.product.sku,
+            quantity=t.quantity,
+            source=LevelOut.of(t.source.level, t.source.location.code),
+            destination=LevelOut.of(t.destination.level, t.destination.location.code),
+        )
+        return Reply(out.model_dump(mode="json"), 200)
+
+    return await execute(request, hub, actor, use_case, reply)
+
+
+@router.post("/stock/returns", response_model=ReturnOut, tags=["stock"])
+async def return_sale(body: ReturnIn, request: Request, hub: HubDep, actor: ActorDep) -> Response:
+    """Goods coming back against a sale (its ledger id), restockable or written off."""
+
+    async def use_case(uow: UnitOfWork) -> stock.Return:
+        return await stock.return_sale(
+            uow,
+            actor,
+            sale_movement_id=body.sale_movement_id,
+            quantity=body.quantity,
+            restockable=body.restockable,
+            reason=body.reason,
+            unit=body.unit,
+        )
+
+    def reply(r: stock.Return) -> Reply:
+        out = ReturnOut(
+            product_id=r.product.id,
+            sku=r.product.sku,
+            sale_movement_id=r.sale_movement_id,
+            movement_id=r.change.movement_id,
+            quantity=r.quantity,
+            restockable=r.restockable,
+            level=LevelOut.of(r.change.level, r.change.location.code),
+        )
+        return Reply(out.model_dump(mode="json"), 200)
+
+    return await execute(request, hub, actor, use_case, reply)
+
+
 @router.get("/products/{product_id}/movements", tags=["stock"])
 async def list_movements(
     product_id: uuid.UUID,
@@ -143,6 +209,10 @@ async def list_movements(
             "on_hand_after": str(r.on_hand_after),
             "expected": None if r.expected is None else str(r.expected),
             "reason": r.reason,
+            "reservation_id": None if r.reservation_id is None else str(r.reservation_id),
+            "sale_movement_id": r.sale_movement_id,
+            "transfer_id": None if r.transfer_id is None else str(r.transfer_id),
+            "restockable": r.restockable,
             "origin": r.origin,
             "request_id": r.request_id,
             "created_at": r.created_at.isoformat(),

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Row
 
-from productsync.domain.catalog import Category, Partner, Product, ProductStatus, TaxClass
+from productsync.domain.catalog import (
+    Category,
+    Component,
+    Partner,
+    Product,
+    ProductKind,
+    ProductStatus,
+    TaxClass,
+)
 from productsync.domain.identifiers import gtin14
 from productsync.domain.inventory import Location, LocationKind
 from productsync.domain.quantities import BaseUnit
 from productsync.store.repositories.base import Repository
 from productsync.store.tables import (
+    bundle_components,
     categories,
     locations,
     partner_shares,
@@ -57,6 +67,12 @@ def _product(row: Row[Any]) -> Product:
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        kind=ProductKind(row.kind),
+        components=tuple(
+            Component(uuid.UUID(c["product_id"]), Decimal(c["quantity"])) for c in row.components
+        ),
+        allow_backorders=row.allow_backorders,
+        packs={name: Decimal(q) for name, q in row.packs.items()},
     )
 
 
@@ -158,6 +174,28 @@ class ProductRepository(Repository):
     async def add(self, product: Product) -> None:
         await self.conn.execute(insert(products).values(**self._values(product)))
         await self._write_barcodes(product)
+        if product.components:
+            await self.conn.execute(
+                insert(bundle_components),
+                [
+                    {"bundle_id": product.id, "component_id": c.product_id, "quantity": c.quantity}
+                    for c in product.components
+                ],
+            )
+
+    async def bundles_containing(self, product_ids: set[uuid.UUID]) -> list[Product]:
+        """Active bundles with any of these products as a component."""
+        if not product_ids:
+            return []
+        ids = select(bundle_components.c.bundle_id).where(bundle_components.c.component_id.in_(product_ids))
+        stmt = select(products).where(products.c.id.in_(ids), products.c.status == ProductStatus.ACTIVE.value)
+        return [_product(r) for r in await self.conn.execute(stmt)]
+
+    async def get_many(self, product_ids: set[uuid.UUID]) -> dict[uuid.UUID, Product]:
+        if not product_ids:
+            return {}
+        rows = await self.conn.execute(select(products).where(products.c.id.in_(product_ids)))
+        return {r.id: _product(r) for r in rows}
 
     async def update(self, product: Product) -> None:
         values = self._values(product)
@@ -282,6 +320,12 @@ class ProductRepository(Repository):
             "version": p.version,
             "created_at": p.created_at,
             "updated_at": p.updated_at,
+            "kind": p.kind.value,
+            "components": [
+                {"product_id": str(c.product_id), "quantity": str(c.quantity)} for c in p.components
+            ],
+            "allow_backorders": p.allow_backorders,
+            "packs": {name: str(q) for name, q in p.packs.items()},
         }
 
 

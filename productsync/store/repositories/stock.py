@@ -18,6 +18,7 @@ from sqlalchemy.engine import Row
 from productsync.domain.access import Actor
 from productsync.domain.inventory import Movement, StockLevel
 from productsync.domain.quantities import MAX_QUANTITY
+from productsync.domain.reservations import Hold
 from productsync.store.repositories.base import Repository
 from productsync.store.repositories.log import JournalRepository
 from productsync.store.tables import locations, stock_levels, stock_movements
@@ -47,6 +48,8 @@ _APPLY_DELTA = (
         _L.location_id == bindparam("b_location"),
         _L.on_hand + bindparam("b_delta", type_=Quantity()) >= 0,
         _L.on_hand + bindparam("b_delta", type_=Quantity()) <= bindparam("b_max", type_=Quantity()),
+        # A sale may not take stock that reservations hold (b_held is 1 for sales, else 0).
+        _L.on_hand + bindparam("b_delta", type_=Quantity()) >= _L.reserved * bindparam("b_held"),
     )
     .values(
         on_hand=_L.on_hand + bindparam("b_delta", type_=Quantity()),
@@ -56,6 +59,44 @@ _APPLY_DELTA = (
     .returning(*stock_levels.c)
 )
 _ADD_MOVEMENT = insert(stock_movements).returning(stock_movements.c.id)
+
+_Q = Quantity()
+_NOW = UTCDateTime()
+_KEY = (_L.product_id == bindparam("b_product"), _L.location_id == bindparam("b_location"))
+# A hold: reserved grows only while what is free covers it, decided by the database
+# on the row's newest version (PostgreSQL re-checks the WHERE after waiting for a lock).
+_HOLD = (
+    update(stock_levels)
+    .where(*_KEY, _L.on_hand - _L.reserved - _L.safety_stock >= bindparam("b_qty", type_=_Q))
+    .values(
+        reserved=_L.reserved + bindparam("b_qty", type_=_Q),
+        version=_L.version + 1,
+        updated_at=bindparam("b_now", type_=_NOW),
+    )
+    .returning(*stock_levels.c)
+)
+_UNHOLD = (
+    update(stock_levels)
+    .where(*_KEY, _L.reserved >= bindparam("b_qty", type_=_Q))
+    .values(
+        reserved=_L.reserved - bindparam("b_qty", type_=_Q),
+        version=_L.version + 1,
+        updated_at=bindparam("b_now", type_=_NOW),
+    )
+    .returning(*stock_levels.c)
+)
+# Committing a hold: the held quantity leaves both reserved and on_hand.
+_SELL_HELD = (
+    update(stock_levels)
+    .where(*_KEY, _L.reserved >= bindparam("b_qty", type_=_Q), _L.on_hand >= bindparam("b_qty", type_=_Q))
+    .values(
+        reserved=_L.reserved - bindparam("b_qty", type_=_Q),
+        on_hand=_L.on_hand - bindparam("b_qty", type_=_Q),
+        version=_L.version + 1,
+        updated_at=bindparam("b_now", type_=_NOW),
+    )
+    .returning(*stock_levels.c)
+)
 
 
 def movement_row(movement: Movement, actor: Actor, request_id: str | None, now: datetime) -> dict[str, Any]:
@@ -67,6 +108,10 @@ def movement_row(movement: Movement, actor: Actor, request_id: str | None, now: 
         "on_hand_after": movement.on_hand_after,
         "expected": movement.expected,
         "reason": movement.reason,
+        "reservation_id": movement.reservation_id,
+        "sale_movement_id": movement.sale_movement_id,
+        "transfer_id": movement.transfer_id,
+        "restockable": movement.restockable,
         "actor_key_id": actor.key_id,
         "actor_partner_id": actor.partner_id,
         "origin": actor.origin,
@@ -77,19 +122,60 @@ def movement_row(movement: Movement, actor: Actor, request_id: str | None, now: 
 
 class StockRepository(Repository):
     async def try_apply_delta(
-        self, product_id: uuid.UUID, location_id: uuid.UUID, delta: Decimal, now: datetime
+        self,
+        product_id: uuid.UUID,
+        location_id: uuid.UUID,
+        delta: Decimal,
+        now: datetime,
+        *,
+        spare_held: bool = False,
     ) -> StockLevel | None:
-        """Apply ``delta`` if the result stays within 0..MAX_QUANTITY; None when the level
-        is missing or the result would leave that range (the caller tells which)."""
+        """Apply ``delta`` if the result stays within 0..MAX_QUANTITY (and, with
+        ``spare_held``, not below what reservations hold); None when the level is missing
+        or the result would leave that range (the caller tells which)."""
         params = {
             "b_product": product_id,
             "b_location": location_id,
             "b_delta": delta,
             "b_now": now,
             "b_max": MAX_QUANTITY,
+            "b_held": 1 if spare_held else 0,
         }
         row = (await self.conn.execute(_APPLY_DELTA, params)).first()
         return _level(row) if row else None
+
+    async def _level_change(self, stmt: Any, hold: Hold, now: datetime) -> StockLevel | None:
+        params = {
+            "b_product": hold.product_id,
+            "b_location": hold.location_id,
+            "b_qty": hold.quantity,
+            "b_now": now,
+        }
+        row = (await self.conn.execute(stmt, params)).first()
+        return _level(row) if row else None
+
+    async def try_hold(self, hold: Hold, now: datetime) -> StockLevel | None:
+        """Raise reserved by the hold if that much is free; None if not (or no level)."""
+        return await self._level_change(_HOLD, hold, now)
+
+    async def unhold(self, hold: Hold, now: datetime) -> StockLevel | None:
+        return await self._level_change(_UNHOLD, hold, now)
+
+    async def sell_held(self, hold: Hold, now: datetime) -> StockLevel | None:
+        return await self._level_change(_SELL_HELD, hold, now)
+
+    async def levels_for_update(self, product_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[StockLevel]]:
+        """Every level of these products, locked in the global order (product, location)."""
+        out: dict[uuid.UUID, list[StockLevel]] = {pid: [] for pid in product_ids}
+        stmt = (
+            select(stock_levels)
+            .where(_L.product_id.in_(product_ids))
+            .order_by(_L.product_id, _L.location_id)
+            .with_for_update()
+        )
+        for r in await self.conn.execute(stmt):
+            out[r.product_id].append(_level(r))
+        return out
 
     async def ensure_level(self, product_id: uuid.UUID, location_id: uuid.UUID, now: datetime) -> None:
         """Create an empty level if none exists (races are absorbed by ON CONFLICT)."""
@@ -166,6 +252,21 @@ class StockRepository(Repository):
         result = await self.conn.execute(_ADD_MOVEMENT, row)
         return int(result.scalar_one())
 
+    async def movement(self, movement_id: int, *, for_update: bool = False) -> Row[Any] | None:
+        stmt = select(stock_movements).where(stock_movements.c.id == movement_id)
+        if for_update:  # serializes returns against one sale
+            stmt = stmt.with_for_update()
+        return (await self.conn.execute(stmt)).first()
+
+    async def returned_for(self, sale_movement_id: int) -> Decimal:
+        """What has come back against a sale so far."""
+        stmt = select(func.sum(stock_movements.c.quantity)).where(
+            stock_movements.c.sale_movement_id == sale_movement_id,
+            stock_movements.c.kind == "return",
+        )
+        total = (await self.conn.execute(stmt)).scalar_one()
+        return Decimal(total) if total is not None else Decimal(0)
+
     async def movements(
         self,
         product_id: uuid.UUID,
@@ -183,6 +284,16 @@ class StockRepository(Repository):
         if location_id is not None:
             stmt = stmt.where(stock_movements.c.location_id == location_id)
         return list(await self.conn.execute(stmt))
+
+    async def reserved_levels(self, also: set[tuple[uuid.UUID, uuid.UUID]]) -> list[StockLevel]:
+        """Levels that hold something, plus the named ones (to compare with live holds)."""
+        rows = list(await self.conn.execute(select(stock_levels).where(_L.reserved != 0)))
+        out = {(r.product_id, r.location_id): _level(r) for r in rows}
+        for product_id, location_id in also - set(out):
+            level = await self.get_level(product_id, location_id)
+            if level is not None:
+                out[(product_id, location_id)] = level
+        return list(out.values())
 
     async def ledger_drift(self) -> list[dict[str, Any]]:
         """Levels whose on_hand differs from the sum of their ledger (should be none)."""

@@ -1,0 +1,405 @@
+"""Reservations: hold, commit, release, extend, and expire holds on stock.
+
+Every write that touches several stock levels touches them in one global order
+(product id, then location id; ``merge_holds``), so concurrent reservations over
+crossing lines cannot deadlock. Holds are conditional updates decided by the
+database on the newest row version; when one finds less free than the allocation
+assumed (another process took it meanwhile), the attempt is rolled back to a
+savepoint, the levels are read again and allocation runs again. The last attempt
+reads the levels with row locks, so it cannot lose a race and its answer (held, or
+409 with the short lines) is final.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+
+from productsync.domain.access import Actor, Scope, system_actor
+from productsync.domain.catalog import Product, ProductStatus
+from productsync.domain.channels import Channel
+from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from productsync.domain.events import DomainEvent, stock_changed
+from productsync.domain.inventory import Location, Movement, MovementKind, StockLevel
+from productsync.domain.reservations import (
+    MAX_LINES,
+    Free,
+    Hold,
+    Line,
+    Need,
+    Reservation,
+    ReservationStatus,
+    allocate,
+    check_ttl,
+    merge_holds,
+)
+from productsync.domain.units import to_base
+from productsync.services.bundles import announce_bundles
+from productsync.services.catalog import find_product
+from productsync.services.channels import owned_channel
+from productsync.services.recording import record
+from productsync.store.uow import UnitOfWork
+
+OPTIMISTIC_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    quantity: Decimal | str | int
+    product_id: uuid.UUID | None = None
+    sku: str | None = None
+    unit: str | None = None
+    location_id: uuid.UUID | None = None
+
+
+class _Raced(Exception):
+    """A hold found less free than its allocation assumed: allocate again."""
+
+
+async def reserve(
+    uow: UnitOfWork,
+    actor: Actor,
+    lines: list[LineRequest],
+    *,
+    ttl_seconds: float | None = None,
+    channel_id: uuid.UUID | None = None,
+    external_ref: str | None = None,
+) -> Reservation:
+    """Hold every line or none. Lines of a bundle hold its components."""
+    actor.require(Scope.STOCK_WRITE)
+    ttl = check_ttl(ttl_seconds)
+    if not lines:
+        raise InvalidInput("a reservation needs at least one line", field="lines")
+    if len(lines) > MAX_LINES:
+        raise InvalidInput(f"at most {MAX_LINES} lines per reservation", field="lines")
+    channel = await owned_channel(uow, actor, channel_id) if channel_id is not None else None
+    requested: list[tuple[Product, Decimal, uuid.UUID | None]] = []
+    for i, req in enumerate(lines):
+        product = await find_product(uow, actor, product_id=req.product_id, sku=req.sku)
+        _check_reservable(product, channel, i)
+        quantity = to_base(
+            req.quantity, req.unit, base=product.base_unit, packs=product.packs, field=f"lines[{i}].quantity"
+        )
+        if quantity <= 0:
+            raise InvalidInput("a line quantity must be positive", field=f"lines[{i}].quantity")
+        if req.location_id is not None:
+            await _visible_location(uow, actor, req.location_id)
+        requested.append((product, quantity, req.location_id))
+    components = await uow.products.get_many({c.product_id for p, _, _ in requested for c in p.components})
+    stocked_ids = {p.id for p, _, _ in requested if not p.is_bundle} | set(components)
+    holds_by_line, backordered, levels = await _hold(uow, requested, components, stocked_ids, channel)
+    reservation = Reservation(
+        id=uuid.uuid4(),
+        partner_id=actor.partner_id,
+        channel_id=channel.id if channel else None,
+        external_ref=external_ref,
+        status=ReservationStatus.HELD,
+        expires_at=uow.now + ttl,
+        lines=tuple(
+            Line(
+                product_id=p.id,
+                sku=p.sku,
+                quantity=q,
+                location_id=loc,
+                holds=tuple(holds_by_line.get(i, [])),
+                backordered=backordered.get(i, Decimal(0)),
+            )
+            for i, (p, q, loc) in enumerate(requested)
+        ),
+        version=1,
+        created_at=uow.now,
+        updated_at=uow.now,
+    )
+    await uow.reservations.add(reservation)
+    known = {p.id: p for p, _, _ in requested} | components
+    await _announce(uow, actor, reservation, "reservation.held", None, levels, known)
+    return reservation
+
+
+def _check_reservable(product: Product, channel: Channel | None, i: int) -> None:
+    if product.status is ProductStatus.ARCHIVED:
+        raise Conflict(f"line {i}: product {product.sku} is archived", code=ErrorCode.ARCHIVED, line=i)
+    if channel is not None and not channel.sees(
+        owner_partner_id=product.owner_partner_id, category_id=product.category_id
+    ):
+        raise InvalidInput(
+            f"line {i}: channel {channel.name} does not sell {product.sku}", field=f"lines[{i}]", line=i
+        )
+
+
+async def _visible_location(uow: UnitOfWork, actor: Actor, location_id: uuid.UUID) -> Location:
+    location = await uow.locations.get(location_id)
+    if location is None or not actor.can_read(location.owner_partner_id):
+        raise NotFound("location", location_id)
+    return location
+
+
+def _needs(
+    requested: list[tuple[Product, Decimal, uuid.UUID | None]],
+    components: dict[uuid.UUID, Product],
+    levels: dict[uuid.UUID, list[StockLevel]],
+    channel: Channel | None,
+) -> list[Need]:
+    """What each line needs of each stock-keeping product, and where it may come from:
+    the line's location, else the channel's locations, else wherever it is stocked."""
+
+    def where(product_id: uuid.UUID, location_id: uuid.UUID | None) -> tuple[uuid.UUID, ...]:
+        if location_id is not None:
+            return (location_id,)
+        found = [lv.location_id for lv in levels.get(product_id, [])]
+        if channel is not None and channel.location_ids:
+            found = [loc for loc in found if loc in channel.location_ids]
+        return tuple(sorted(found))
+
+    needs = []
+    for i, (product, quantity, location_id) in enumerate(requested):
+        if product.is_bundle:
+            for c in product.components:
+                part = components[c.product_id]
+                needs.append(Need(i, part.id, part.sku, quantity * c.quantity, where(part.id, location_id)))
+        else:
+            needs.append(
+                Need(
+                    i,
+                    product.id,
+                    product.sku,
+                    quantity,
+                    where(product.id, location_id),
+                    product.allow_backorders,
+                )
+            )
+    return needs
+
+
+def _free(levels: dict[uuid.UUID, list[StockLevel]]) -> Free:
+    return {(lv.product_id, lv.location_id): lv.available for lvs in levels.values() for lv in lvs}
+
+
+async def _hold(
+    uow: UnitOfWork,
+    requested: list[tuple[Product, Decimal, uuid.UUID | None]],
+    components: dict[uuid.UUID, Product],
+    stocked_ids: set[uuid.UUID],
+    channel: Channel | None,
+) -> tuple[dict[int, list[Hold]], dict[int, Decimal], list[StockLevel]]:
+    for attempt in range(1, OPTIMISTIC_ATTEMPTS + 2):
+        final = attempt > OPTIMISTIC_ATTEMPTS
+        if final:
+            levels = await uow.stock.levels_for_update(stocked_ids)
+        else:
+            levels = await uow.stock.levels_for_products(stocked_ids)
+        allocation = allocate(_needs(requested, components, levels, channel), _free(levels))
+        held: list[StockLevel] = []
+        try:
+            async with uow.savepoint():
+                for hold in merge_holds(h for hs in allocation.holds.values() for h in hs):
+                    level = await uow.stock.try_hold(hold, uow.now)
+                    if level is None:
+                        raise _Raced
+                    held.append(level)
+        except _Raced:
+            if final:  # rows are locked: the allocation cannot have been overtaken
+                raise AssertionError("a hold failed under row locks") from None
+            continue
+        return allocation.holds, allocation.backordered, held
+    raise AssertionError("unreachable")
+
+
+async def get_reservation(uow: UnitOfWork, actor: Actor, reservation_id: uuid.UUID) -> Reservation:
+    actor.require(Scope.CATALOG_READ)
+    return await _own(uow, actor, reservation_id, for_update=False)
+
+
+async def find_by_ref(uow: UnitOfWork, actor: Actor, external_ref: str) -> list[Reservation]:
+    actor.require(Scope.CATALOG_READ)
+    found = await uow.reservations.by_ref(external_ref)
+    return [r for r in found if actor.can_write(r.partner_id) or actor.is_admin]
+
+
+async def _own(
+    uow: UnitOfWork, actor: Actor, reservation_id: uuid.UUID, *, for_update: bool = True
+) -> Reservation:
+    reservation = await uow.reservations.get(reservation_id, for_update=for_update)
+    if reservation is None or not (actor.is_admin or reservation.partner_id == actor.partner_id):
+        raise NotFound("reservation", reservation_id)
+    return reservation
+
+
+async def commit(
+    uow: UnitOfWork, actor: Actor, reservation_id: uuid.UUID, *, reason: str | None = None
+) -> Reservation:
+    """The holds become sales. Committing twice answers with the committed reservation."""
+    actor.require(Scope.STOCK_WRITE)
+    reservation = await _own(uow, actor, reservation_id)
+    if reservation.status is ReservationStatus.COMMITTED:
+        return reservation
+    reservation.check_open(uow.now)
+    return await commit_held(uow, actor, reservation, reason=reason)
+
+
+async def commit_held(
+    uow: UnitOfWork, actor: Actor, reservation: Reservation, *, reason: str | None = None
+) -> Reservation:
+    products = await uow.products.get_many({h.product_id for h in reservation.holds()})
+    events: list[DomainEvent] = []
+    locations: dict[uuid.UUID, Location] = {}
+    for hold in reservation.holds():
+        level = await uow.stock.sell_held(hold, uow.now)
+        if level is None:
+            raise Conflict(
+                "a held level no longer covers its hold; run `productsync check`",
+                code=ErrorCode.INSUFFICIENT_STOCK,
+                product_id=str(hold.product_id),
+                location_id=str(hold.location_id),
+            )
+        movement = Movement(
+            hold.product_id,
+            hold.location_id,
+            MovementKind.SALE,
+            -hold.quantity,
+            level.on_hand,
+            reason or f"reservation {reservation.id}",
+            reservation_id=reservation.id,
+        )
+        await uow.stock.add_movement(movement, actor, uow.request_id, uow.now)
+        location = locations.get(hold.location_id) or await _location(uow, hold.location_id)
+        locations[hold.location_id] = location
+        events.append(
+            stock_changed(
+                products[hold.product_id],
+                level,
+                movement,
+                location_code=location.code,
+                origin=actor.origin,
+                reservation={"id": str(reservation.id), "status": ReservationStatus.COMMITTED.value},
+            )
+        )
+    done = reservation.finish(ReservationStatus.COMMITTED, uow.now)
+    await uow.reservations.save(done)
+    events += await announce_bundles(uow, set(products), origin=actor.origin)
+    await _audit(uow, actor, done, "reservation.committed", reservation, events)
+    return done
+
+
+async def release(uow: UnitOfWork, actor: Actor, reservation_id: uuid.UUID) -> Reservation:
+    """Give the stock back. Releasing a released or expired hold changes nothing."""
+    actor.require(Scope.STOCK_WRITE)
+    reservation = await _own(uow, actor, reservation_id)
+    if reservation.status in (ReservationStatus.RELEASED, ReservationStatus.EXPIRED):
+        return reservation
+    if reservation.status is ReservationStatus.COMMITTED:
+        raise Conflict(
+            f"reservation {reservation.id} is committed; return the goods instead",
+            code=ErrorCode.RESERVATION_CLOSED,
+            status=reservation.status.value,
+        )
+    return await _give_back(uow, actor, reservation, ReservationStatus.RELEASED)
+
+
+async def extend(
+    uow: UnitOfWork, actor: Actor, reservation_id: uuid.UUID, *, ttl_seconds: float | None
+) -> Reservation:
+    """A live hold lives ``ttl_seconds`` from now; an expired one cannot come back."""
+    actor.require(Scope.STOCK_WRITE)
+    reservation = await _own(uow, actor, reservation_id)
+    extended = reservation.extend(check_ttl(ttl_seconds), uow.now)
+    await uow.reservations.save(extended)
+    await _audit(uow, actor, extended, "reservation.extended", reservation, [])
+    return extended
+
+
+async def expire_due(uow: UnitOfWork, *, limit: int = 100) -> int:
+    """Release holds past their time (the scheduler calls this). Several processes may
+    run it at once: each claims different rows (SKIP LOCKED)."""
+    actor = system_actor("scheduler")
+    due = await uow.reservations.due(uow.now, limit)
+    for reservation in sorted(due, key=lambda r: r.id):
+        await _give_back(uow, actor, reservation, ReservationStatus.EXPIRED)
+    return len(due)
+
+
+async def _give_back(
+    uow: UnitOfWork, actor: Actor, reservation: Reservation, status: ReservationStatus
+) -> Reservation:
+    done = reservation.finish(status, uow.now)
+    await uow.reservations.save(done)
+    levels = []
+    for hold in done.holds():
+        level = await uow.stock.unhold(hold, uow.now)
+        if level is None:
+            raise Conflict(
+                "a held level holds less than the reservation; run `productsync check`",
+                code=ErrorCode.INSUFFICIENT_STOCK,
+                product_id=str(hold.product_id),
+                location_id=str(hold.location_id),
+            )
+        levels.append(level)
+    await _announce(uow, actor, done, f"reservation.{status.value}", reservation, levels)
+    return done
+
+
+async def _announce(
+    uow: UnitOfWork,
+    actor: Actor,
+    reservation: Reservation,
+    action: str,
+    before: Reservation | None,
+    levels: list[StockLevel],
+    products: dict[uuid.UUID, Product] | None = None,
+) -> None:
+    """Audit the change and announce the new ``reserved`` of every level it moved."""
+    if products is None:
+        products = await uow.products.get_many({lv.product_id for lv in levels})
+    events: list[DomainEvent] = []
+    locations: dict[uuid.UUID, Location] = {}
+    for level in levels:
+        location = locations.get(level.location_id) or await _location(uow, level.location_id)
+        locations[level.location_id] = location
+        events.append(
+            stock_changed(
+                products[level.product_id],
+                level,
+                None,
+                location_code=location.code,
+                origin=actor.origin,
+                reservation={"id": str(reservation.id), "status": reservation.status.value},
+            )
+        )
+    events += await announce_bundles(uow, {lv.product_id for lv in levels}, origin=actor.origin)
+    await _audit(uow, actor, reservation, action, before, events)
+
+
+async def _location(uow: UnitOfWork, location_id: uuid.UUID) -> Location:
+    location = await uow.locations.get(location_id)
+    assert location is not None
+    return location
+
+
+async def _audit(
+    uow: UnitOfWork,
+    actor: Actor,
+    reservation: Reservation,
+    action: str,
+    before: Reservation | None,
+    events: list[DomainEvent],
+) -> None:
+    await record(
+        uow,
+        actor,
+        action=action,
+        entity_type="reservation",
+        entity_id=reservation.id,
+        owner=reservation.partner_id,
+        before=before.snapshot() if before else None,
+        after=reservation.snapshot(),
+        events=events,
+    )
+
+
+def expired_view(reservation: Reservation, now: datetime) -> Reservation:
+    """How a held reservation past its time reads before the scheduler got to it."""
+    if reservation.status is ReservationStatus.HELD and reservation.is_expired(now):
+        return replace(reservation, status=ReservationStatus.EXPIRED)
+    return reservation
