@@ -13,6 +13,7 @@ reads the levels with row locks, so it cannot lose a race and its answer (held, 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -33,11 +34,9 @@ from productsync.domain.reservations import (
     ReservationStatus,
     allocate,
     check_ttl,
-    merge_holds,
 )
 from productsync.domain.units import to_base
 from productsync.services.bundles import announce_bundles
-from productsync.services.catalog import find_product
 from productsync.services.channels import owned_channel
 from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
@@ -75,9 +74,13 @@ async def reserve(
     if len(lines) > MAX_LINES:
         raise InvalidInput(f"at most {MAX_LINES} lines per reservation", field="lines")
     channel = await owned_channel(uow, actor, channel_id) if channel_id is not None else None
+    by_id, by_sku, in_bundles = await uow.products.for_lines(
+        {req.product_id for req in lines if req.product_id is not None},
+        {req.sku.strip().upper() for req in lines if req.product_id is None and req.sku is not None},
+    )
     requested: list[tuple[Product, Decimal, uuid.UUID | None]] = []
     for i, req in enumerate(lines):
-        product = await find_product(uow, actor, product_id=req.product_id, sku=req.sku)
+        product = _named(actor, req, by_id, by_sku)
         _check_reservable(product, channel, i)
         quantity = to_base(
             req.quantity, req.unit, base=product.base_unit, packs=product.packs, field=f"lines[{i}].quantity"
@@ -89,33 +92,55 @@ async def reserve(
         requested.append((product, quantity, req.location_id))
     components = await uow.products.get_many({c.product_id for p, _, _ in requested for c in p.components})
     stocked_ids = {p.id for p, _, _ in requested if not p.is_bundle} | set(components)
-    holds_by_line, backordered, levels = await _hold(uow, requested, components, stocked_ids, channel)
-    reservation = Reservation(
-        id=uuid.uuid4(),
-        partner_id=actor.partner_id,
-        channel_id=channel.id if channel else None,
-        external_ref=external_ref,
-        status=ReservationStatus.HELD,
-        expires_at=uow.now + ttl,
-        lines=tuple(
-            Line(
-                product_id=p.id,
-                sku=p.sku,
-                quantity=q,
-                location_id=loc,
-                holds=tuple(holds_by_line.get(i, [])),
-                backordered=backordered.get(i, Decimal(0)),
-            )
-            for i, (p, q, loc) in enumerate(requested)
-        ),
-        version=1,
-        created_at=uow.now,
-        updated_at=uow.now,
-    )
-    await uow.reservations.add(reservation)
+
+    def as_reservation(holds: dict[int, list[Hold]], backordered: dict[int, Decimal]) -> Reservation:
+        return Reservation(
+            id=reservation_id,
+            partner_id=actor.partner_id,
+            channel_id=channel.id if channel else None,
+            external_ref=external_ref,
+            status=ReservationStatus.HELD,
+            expires_at=uow.now + ttl,
+            lines=tuple(
+                Line(
+                    product_id=p.id,
+                    sku=p.sku,
+                    quantity=q,
+                    location_id=loc,
+                    holds=tuple(holds.get(i, [])),
+                    backordered=backordered.get(i, Decimal(0)),
+                )
+                for i, (p, q, loc) in enumerate(requested)
+            ),
+            version=1,
+            created_at=uow.now,
+            updated_at=uow.now,
+        )
+
+    reservation_id = uuid.uuid4()
+    reservation, levels = await _hold(uow, requested, components, stocked_ids, channel, as_reservation)
     known = {p.id: p for p, _, _ in requested} | components
-    await _announce(uow, actor, reservation, "reservation.held", None, levels, known)
+    # Components' bundles need news; a product in no bundle (the common case) costs no query.
+    bundles_may_move = bool(components) or bool(in_bundles & stocked_ids)
+    await _announce(
+        uow, actor, reservation, "reservation.held", None, levels, known, bundles=bundles_may_move
+    )
     return reservation
+
+
+def _named(
+    actor: Actor, req: LineRequest, by_id: dict[uuid.UUID, Product], by_sku: dict[str, Product]
+) -> Product:
+    """The line's product (by id, else SKU), reported absent unless the caller may read it."""
+    if req.product_id is not None:
+        product, ref = by_id.get(req.product_id), str(req.product_id)
+    elif req.sku is not None:
+        product, ref = by_sku.get(req.sku.strip().upper()), req.sku
+    else:
+        raise InvalidInput("give either sku or product_id", field="sku")
+    if product is None or not actor.can_read(product.owner_partner_id):
+        raise NotFound("product", ref)
+    return product
 
 
 def _check_reservable(product: Product, channel: Channel | None, i: int) -> None:
@@ -183,7 +208,13 @@ async def _hold(
     components: dict[uuid.UUID, Product],
     stocked_ids: set[uuid.UUID],
     channel: Channel | None,
-) -> tuple[dict[int, list[Hold]], dict[int, Decimal], list[StockLevel]]:
+    as_reservation: Callable[[dict[int, list[Hold]], dict[int, Decimal]], Reservation],
+) -> tuple[Reservation, list[StockLevel]]:
+    """Allocate, write the reservation, then hold. The reservation row goes in before the
+    holds so that the row locks the holds take are kept only for the journal and commit.
+    A hold that finds less free than allocated undoes the holds before it (same
+    transaction, rows still locked by us) and allocation runs again on fresh levels."""
+    written = False
     for attempt in range(1, OPTIMISTIC_ATTEMPTS + 2):
         final = attempt > OPTIMISTIC_ATTEMPTS
         if final:
@@ -191,19 +222,24 @@ async def _hold(
         else:
             levels = await uow.stock.levels_for_products(stocked_ids)
         allocation = allocate(_needs(requested, components, levels, channel), _free(levels))
-        held: list[StockLevel] = []
-        try:
-            async with uow.savepoint():
-                for hold in merge_holds(h for hs in allocation.holds.values() for h in hs):
-                    level = await uow.stock.try_hold(hold, uow.now)
-                    if level is None:
-                        raise _Raced
-                    held.append(level)
-        except _Raced:
-            if final:  # rows are locked: the allocation cannot have been overtaken
-                raise AssertionError("a hold failed under row locks") from None
-            continue
-        return allocation.holds, allocation.backordered, held
+        reservation = as_reservation(allocation.holds, allocation.backordered)
+        if written:
+            await uow.reservations.set_lines(reservation)
+        else:
+            await uow.reservations.add(reservation)
+            written = True
+        done: list[tuple[Hold, StockLevel]] = []
+        for hold in reservation.holds():
+            level = await uow.stock.try_hold(hold, uow.now)
+            if level is None:
+                break
+            done.append((hold, level))
+        else:
+            return reservation, [level for _, level in done]
+        if final:  # rows are locked: the allocation cannot have been overtaken
+            raise AssertionError("a hold failed under row locks")
+        for hold, _ in reversed(done):
+            await uow.stock.unhold(hold, uow.now)
     raise AssertionError("unreachable")
 
 
@@ -244,7 +280,7 @@ async def commit_held(
 ) -> Reservation:
     products = await uow.products.get_many({h.product_id for h in reservation.holds()})
     events: list[DomainEvent] = []
-    locations: dict[uuid.UUID, Location] = {}
+    codes = await uow.locations.codes({h.location_id for h in reservation.holds()})
     for hold in reservation.holds():
         level = await uow.stock.sell_held(hold, uow.now)
         if level is None:
@@ -264,14 +300,12 @@ async def commit_held(
             reservation_id=reservation.id,
         )
         await uow.stock.add_movement(movement, actor, uow.request_id, uow.now)
-        location = locations.get(hold.location_id) or await _location(uow, hold.location_id)
-        locations[hold.location_id] = location
         events.append(
             stock_changed(
                 products[hold.product_id],
                 level,
                 movement,
-                location_code=location.code,
+                location_code=codes[hold.location_id],
                 origin=actor.origin,
                 reservation={"id": str(reservation.id), "status": ReservationStatus.COMMITTED.value},
             )
@@ -348,33 +382,28 @@ async def _announce(
     before: Reservation | None,
     levels: list[StockLevel],
     products: dict[uuid.UUID, Product] | None = None,
+    *,
+    bundles: bool = True,
 ) -> None:
     """Audit the change and announce the new ``reserved`` of every level it moved."""
     if products is None:
         products = await uow.products.get_many({lv.product_id for lv in levels})
     events: list[DomainEvent] = []
-    locations: dict[uuid.UUID, Location] = {}
+    codes = await uow.locations.codes({lv.location_id for lv in levels})
     for level in levels:
-        location = locations.get(level.location_id) or await _location(uow, level.location_id)
-        locations[level.location_id] = location
         events.append(
             stock_changed(
                 products[level.product_id],
                 level,
                 None,
-                location_code=location.code,
+                location_code=codes[level.location_id],
                 origin=actor.origin,
                 reservation={"id": str(reservation.id), "status": reservation.status.value},
             )
         )
-    events += await announce_bundles(uow, {lv.product_id for lv in levels}, origin=actor.origin)
+    if bundles:
+        events += await announce_bundles(uow, {lv.product_id for lv in levels}, origin=actor.origin)
     await _audit(uow, actor, reservation, action, before, events)
-
-
-async def _location(uow: UnitOfWork, location_id: uuid.UUID) -> Location:
-    location = await uow.locations.get(location_id)
-    assert location is not None
-    return location
 
 
 async def _audit(

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.catalog import (
@@ -191,6 +191,26 @@ class ProductRepository(Repository):
         stmt = select(products).where(products.c.id.in_(ids), products.c.status == ProductStatus.ACTIVE.value)
         return [_product(r) for r in await self.conn.execute(stmt)]
 
+    async def for_lines(
+        self, ids: set[uuid.UUID], skus: set[str]
+    ) -> tuple[dict[uuid.UUID, Product], dict[str, Product], set[uuid.UUID]]:
+        """Products named by id or SKU in one query, and which of them are in a bundle
+        (so a use case knows without another round trip whether bundles need news)."""
+        in_bundle = (
+            select(bundle_components.c.component_id)
+            .where(bundle_components.c.component_id == products.c.id)
+            .exists()
+            .label("in_bundle")
+        )
+        stmt = select(products, in_bundle).where(or_(products.c.id.in_(ids), products.c.sku.in_(skus)))
+        by_id: dict[uuid.UUID, Product] = {}
+        flagged: set[uuid.UUID] = set()
+        for r in await self.conn.execute(stmt):
+            by_id[r.id] = _product(r)
+            if r.in_bundle:
+                flagged.add(r.id)
+        return by_id, {p.sku: p for p in by_id.values()}, flagged
+
     async def get_many(self, product_ids: set[uuid.UUID]) -> dict[uuid.UUID, Product]:
         if not product_ids:
             return {}
@@ -329,6 +349,9 @@ class ProductRepository(Repository):
         }
 
 
+_CODES: dict[uuid.UUID, str] = {}
+
+
 class LocationRepository(Repository):
     async def add(self, location: Location) -> None:
         await self.conn.execute(
@@ -345,6 +368,16 @@ class LocationRepository(Repository):
     async def get(self, location_id: uuid.UUID) -> Location | None:
         row = (await self.conn.execute(select(locations).where(locations.c.id == location_id))).first()
         return _location(row) if row else None
+
+    async def codes(self, location_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """Location codes for events. Locations are never changed or deleted, so what a
+        process has read once it keeps (hot paths then skip the query)."""
+        missing = location_ids - _CODES.keys()
+        if missing:
+            stmt = select(locations.c.id, locations.c.code).where(locations.c.id.in_(missing))
+            for r in await self.conn.execute(stmt):
+                _CODES[r.id] = r.code
+        return {loc: _CODES[loc] for loc in location_ids if loc in _CODES}
 
     async def get_by_code(self, code: str) -> Location | None:
         row = (await self.conn.execute(select(locations).where(locations.c.code == code))).first()

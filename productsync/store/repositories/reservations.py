@@ -57,6 +57,12 @@ class ReservationRepository(Repository):
             )
         )
 
+    async def set_lines(self, r: Reservation) -> None:
+        """A re-allocation before commit (the first allocation lost a race)."""
+        await self.conn.execute(
+            update(reservations).where(_R.id == r.id).values(lines=[line.to_json() for line in r.lines])
+        )
+
     async def get(self, reservation_id: uuid.UUID, *, for_update: bool = False) -> Reservation | None:
         stmt = select(reservations).where(_R.id == reservation_id)
         if for_update:
