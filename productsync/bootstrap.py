@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from productsync.config import Settings
-from productsync.services import reservations
+from productsync.services import lots, reservations
 from productsync.services.catalog import ensure_default_categories
 from productsync.services.maintenance import purge_idempotency_records
 from productsync.store import migrate
@@ -43,7 +43,8 @@ async def housekeeping(hub: Hub, *, every_seconds: float = 900.0) -> None:
 
 
 async def expire_reservations(hub: Hub) -> None:
-    """The scheduler for holds past their time: released within about
+    """The scheduler for holds past their time (and for lots past their date, written
+    off; lots near it, announced): released within about
     ``reservation_sweep_seconds``. Runs in every API process and worker; they claim
     different rows, so running it in several places is safe."""
     every = hub.settings.reservation_sweep_seconds
@@ -55,6 +56,8 @@ async def expire_reservations(hub: Hub) -> None:
                     log.info("released %d expired reservation(s)", expired)
                 if expired < BATCH:
                     break
+            while await transaction(hub.db, lambda uow: lots.expire_lots(uow, limit=BATCH)) >= BATCH:
+                pass
         except Exception:  # noqa: BLE001 - the sweep must never take the process down
             log.exception("reservation expiry failed; retrying later")
         await asyncio.sleep(every)

@@ -235,17 +235,20 @@ def demo(
 def check() -> None:
     """Recompute every stock level from the ledger and report differences (0 on a healthy hub)."""
     from productsync.bootstrap import start_hub
-    from productsync.services.stock import ledger_drift
+    from productsync.services.stock import inventory_accuracy, ledger_drift
     from productsync.store.uow import transaction
 
-    async def run() -> list[dict[str, object]]:
+    async def run() -> tuple[list[dict[str, object]], tuple[int, int]]:
         hub = await start_hub(Settings())
         try:
-            return await transaction(hub.db, ledger_drift, readonly=True)
+            drift = await transaction(hub.db, ledger_drift, readonly=True)
+            return drift, await transaction(hub.db, inventory_accuracy, readonly=True)
         finally:
             await hub.close()
 
-    drift = asyncio.run(run())
+    drift, (matched, counts) = asyncio.run(run())
+    share = f"{matched / counts * 100:.1f} %" if counts else "no counts yet"
+    out.print(f"inventory accuracy: {matched} of {counts} cycle counts matched ({share})")
     if not drift:
         out.print("inventory check: 0 levels differ from the ledger and the live reservations")
         return

@@ -232,6 +232,8 @@ async def _seed(db: Database) -> str:
             if p.owner_partner_id == nail.id:
                 places.append(shop)
             for loc in places:
+                # Polish is lot-tracked: every receipt names its lot and expiry date.
+                lot = p.owner_partner_id == nail.id
                 await stock.adjust_stock(
                     uow,
                     ACTOR,
@@ -240,6 +242,8 @@ async def _seed(db: Database) -> str:
                     delta=Decimal(rng.randint(5, 120)),
                     kind=MovementKind.RECEIPT,
                     reason="demo opening stock",
+                    lot_number=f"L{rng.randint(1000, 9999)}" if lot else None,
+                    expires_on=(uow.now + timedelta(days=rng.randint(45, 720))).date() if lot else None,
                 )
 
     await transaction(db, add_stock)

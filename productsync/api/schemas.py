@@ -7,7 +7,7 @@ timestamp must carry its offset, quantities are exact decimals.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -26,6 +26,7 @@ from productsync.domain.catalog import Category, Partner, Product, ProductKind, 
 from productsync.domain.channels import Channel, ChannelKind, ChannelStatus, ConflictPolicy
 from productsync.domain.conflicts import InboundType, Resolution
 from productsync.domain.inventory import Location, LocationKind, MovementKind, StockLevel, StockTotals
+from productsync.domain.lots import Lot
 from productsync.domain.pricing import PriceEntry, PriceList, PriceListKind
 from productsync.domain.quantities import BaseUnit, format_quantity
 from productsync.domain.reservations import Reservation, ReservationStatus
@@ -297,6 +298,10 @@ class StockTarget(Input):
 class AdjustmentIn(StockTarget):
     delta: QuantityIn = Field(description="Signed change in the product's base unit.")
     reason: StrictStr | None = Field(default=None, max_length=500)
+    lot_number: StrictStr | None = Field(
+        default=None, max_length=60, description="Required on receipts of lot-tracked categories (cosmetics)."
+    )
+    expires_on: date | None = Field(default=None, description="The lot's expiry date (with lot_number).")
     kind: Literal["adjustment", "receipt", "sale", "return"] = Field(
         default="adjustment", description="A return linked to its sale goes to `POST /v1/stock/returns`."
     )
@@ -327,6 +332,30 @@ class ReturnIn(Input):
     unit: StrictStr | None = Field(default=None, max_length=24)
     restockable: StrictBool = Field(description="False: recorded and written off at once (damaged, opened).")
     reason: StrictStr = Field(min_length=1, max_length=500)
+
+
+class LotOut(BaseModel):
+    id: uuid.UUID
+    product_id: uuid.UUID
+    location_id: uuid.UUID
+    lot_number: str
+    expires_on: date
+    quantity: QuantityOut
+    reserved: QuantityOut
+    days_left: int
+
+    @classmethod
+    def of(cls, lot: Lot, today: date) -> LotOut:
+        return cls(
+            id=lot.id,
+            product_id=lot.product_id,
+            location_id=lot.location_id,
+            lot_number=lot.lot_number,
+            expires_on=lot.expires_on,
+            quantity=lot.quantity,
+            reserved=lot.reserved,
+            days_left=(lot.expires_on - today).days,
+        )
 
 
 class LevelOut(BaseModel):

@@ -121,6 +121,12 @@ class Channel:
             return self.price_list_id is not None and data.get("price_list_id") == str(self.price_list_id)
         return True
 
+    @property
+    def min_shelf_life_days(self) -> int:
+        """Lots with fewer days left than this do not count for the channel (0: any unexpired)."""
+        days = self.config.get("min_shelf_life_days") if isinstance(self.config, dict) else None
+        return days if isinstance(days, int) and not isinstance(days, bool) else 0
+
     def available_to_sell(self, available_at_locations: Decimal) -> Decimal:
         """What the channel may sell: its locations' availability minus its buffer, never below zero."""
         return max(Decimal(0), available_at_locations - self.buffer_stock)
@@ -184,6 +190,16 @@ class NewChannel:
     conflict_policy: ConflictPolicy = ConflictPolicy.MASTER_WINS
 
 
+def check_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Kind-specific settings are free-form, except the ones the hub itself reads."""
+    days = config.get("min_shelf_life_days")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 3650):
+        raise InvalidInput(
+            "config.min_shelf_life_days must be a whole number of days, 0-3650", field="config"
+        )
+    return config
+
+
 def create_channel(new: NewChannel, *, now: datetime) -> Channel:
     name = new.name.strip()
     if not name:
@@ -194,7 +210,7 @@ def create_channel(new: NewChannel, *, now: datetime) -> Channel:
         kind=new.kind,
         owner_partner_id=new.owner_partner_id,
         url=check_url(new.kind, new.url),
-        config=new.config,
+        config=check_config(new.config),
         partner_ids=tuple(dict.fromkeys(new.partner_ids)),
         category_ids=tuple(dict.fromkeys(new.category_ids)),
         location_ids=tuple(dict.fromkeys(new.location_ids)),
@@ -246,6 +262,8 @@ def patch_channel(channel: Channel, changes: dict[str, Any], *, now: datetime) -
         values["url"] = check_url(channel.kind, values["url"])
     if "buffer_stock" in values:
         values["buffer_stock"] = check_buffer(Decimal(values["buffer_stock"]))
+    if "config" in values:
+        values["config"] = check_config(values["config"])
     for key in ("partner_ids", "category_ids", "location_ids"):
         if key in values:
             values[key] = tuple(dict.fromkeys(values[key]))

@@ -16,6 +16,7 @@ from typing import Any
 
 from productsync.domain.catalog import Product
 from productsync.domain.inventory import Movement, StockLevel
+from productsync.domain.lots import Lot
 from productsync.domain.quantities import format_quantity
 
 
@@ -25,6 +26,8 @@ class EventType(StrEnum):
     PRODUCT_ARCHIVED = "productsync.product.archived"
     STOCK_CHANGED = "productsync.stock.changed"
     PRICE_CHANGED = "productsync.price.changed"
+    LOT_NEAR_EXPIRY = "productsync.lot.near_expiry"
+    LOT_EXPIRED = "productsync.lot.expired"
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,20 @@ def bundle_stock_changed(
         id=uuid.uuid4(),
         version=sum(lv.version for lv in component_levels),
         channel_id=channel_id,
+    )
+
+
+def lot_event(product: Product, lot: Lot, *, expired: bool, origin: str) -> DomainEvent:
+    """A lot came within the near-expiry window, or expired and was written off."""
+    return DomainEvent(
+        type=EventType.LOT_EXPIRED if expired else EventType.LOT_NEAR_EXPIRY,
+        subject=product.sku,
+        data={"sku": product.sku, "lot": lot.snapshot()},
+        partner_id=product.owner_partner_id,
+        product_id=product.id,
+        origin=origin,
+        id=uuid.uuid4(),
+        version=1,
     )
 
 

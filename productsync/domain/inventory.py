@@ -172,6 +172,7 @@ class Movement:
     sale_movement_id: int | None = None  # a return's sale
     transfer_id: uuid.UUID | None = None  # both halves of a transfer carry it
     restockable: bool | None = None  # returns only
+    lot_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)

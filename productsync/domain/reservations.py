@@ -44,6 +44,7 @@ class Hold:
     product_id: uuid.UUID
     location_id: uuid.UUID
     quantity: Decimal
+    lot_id: uuid.UUID | None = None  # lot-tracked products hold a lot, first-expiring first
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class Line:
                     "product_id": str(h.product_id),
                     "location_id": str(h.location_id),
                     "quantity": format_quantity(h.quantity),
+                    "lot_id": str(h.lot_id) if h.lot_id else None,
                 }
                 for h in self.holds
             ],
@@ -96,7 +98,12 @@ class Line:
             location_id=uuid.UUID(raw["location_id"]) if raw.get("location_id") else None,
             backordered=Decimal(raw.get("backordered") or 0),
             holds=tuple(
-                Hold(uuid.UUID(h["product_id"]), uuid.UUID(h["location_id"]), Decimal(h["quantity"]))
+                Hold(
+                    uuid.UUID(h["product_id"]),
+                    uuid.UUID(h["location_id"]),
+                    Decimal(h["quantity"]),
+                    uuid.UUID(h["lot_id"]) if h.get("lot_id") else None,
+                )
                 for h in raw["holds"]
             ),
         )
@@ -169,10 +176,11 @@ def check_ttl(seconds: float | None) -> timedelta:
 def merge_holds(holds: Any) -> list[Hold]:
     """One hold per level (summed), sorted by (product id, location id): the order every
     multi-row stock write locks in."""
-    merged: dict[tuple[uuid.UUID, uuid.UUID], Decimal] = defaultdict(Decimal)
+    merged: dict[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None], Decimal] = defaultdict(Decimal)
     for h in holds:
-        merged[(h.product_id, h.location_id)] += h.quantity
-    return [Hold(p, loc, q) for (p, loc), q in sorted(merged.items(), key=lambda kv: (kv[0][0], kv[0][1]))]
+        merged[(h.product_id, h.location_id, h.lot_id)] += h.quantity
+    ordered = sorted(merged.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or uuid.UUID(int=0)))
+    return [Hold(p, loc, q, lot) for (p, loc, lot), q in ordered]
 
 
 @dataclass(frozen=True)

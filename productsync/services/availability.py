@@ -15,6 +15,7 @@ from productsync.domain.projection import product_available
 from productsync.services.bundles import component_levels
 from productsync.services.catalog import find_product
 from productsync.services.channels import owned_channel
+from productsync.services.lots import counted_levels
 from productsync.store.uow import UnitOfWork
 
 MAX_BULK = 200
@@ -53,7 +54,7 @@ async def availability(
     channel = await owned_channel(uow, actor, channel_id)
     products = [await find_product(uow, actor, product_id=pid) for pid in product_ids]
     products += [await find_product(uow, actor, sku=sku) for sku in skus]
-    levels = await component_levels(uow, products)
+    levels = await counted_levels(uow, await component_levels(uow, products), channel.min_shelf_life_days)
     out = []
     for p in products:
         seen = channel.sees(owner_partner_id=p.owner_partner_id, category_id=p.category_id)

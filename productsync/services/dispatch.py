@@ -16,6 +16,8 @@ from productsync.domain.channels import Channel, ChannelKind, ChannelStatus
 from productsync.domain.deliveries import DeliveryStatus, Queued
 from productsync.domain.errors import NotFound
 from productsync.domain.events import EventType
+from productsync.domain.inventory import StockLevel
+from productsync.domain.lots import capped_levels
 from productsync.domain.projection import ChannelView, bundle_available, bundle_components, channel_available
 from productsync.domain.quantities import format_quantity
 from productsync.services import snapshots
@@ -107,9 +109,23 @@ async def claim(
     # Generic channels only need available-to-sell: one read of the round's levels serves all.
     stock_rows = [r for r in rows if r.product_id is not None and r.type == EventType.STOCK_CHANGED]
     bundles = {r.event_id: bundle_components(r.data) for r in stock_rows}
-    levels = await uow.stock.levels_for_products(
+    raw = await uow.stock.levels_for_products(
         {r.product_id for r in stock_rows} | {c.product_id for cs in bundles.values() for c in cs or ()}
     )
+    # Lots cap what counts (expired stock never; short shelf life not for channels that
+    # require more), so read them once per round and derive each channel's view.
+    lot_map = await uow.lots.for_products(set(raw)) if raw else {}
+    today = uow.now.date()
+    counted: dict[int, dict[uuid.UUID, list[StockLevel]]] = {}
+
+    def levels_for(channel: Channel) -> dict[uuid.UUID, list[StockLevel]]:
+        days = channel.min_shelf_life_days
+        if not lot_map:
+            return raw
+        if days not in counted:
+            counted[days] = {pid: capped_levels(lvs, lot_map, today, days) for pid, lvs in raw.items()}
+        return counted[days]
+
     for r in rows:
         if r.channel_id not in channels:
             channel = await uow.channels.get(r.channel_id)
@@ -129,6 +145,7 @@ async def claim(
             and isinstance(event.get("data"), dict)
         ):
             components = bundles.get(r.event_id)
+            levels = levels_for(channel)
             available = (
                 bundle_available(components, levels, channel)
                 if components is not None

@@ -14,6 +14,7 @@ from productsync.domain.pricing import resolve
 from productsync.domain.projection import ChannelView, localized, product_available
 from productsync.domain.quantities import BaseUnit
 from productsync.services.bundles import component_levels
+from productsync.services.lots import counted_levels
 from productsync.store.uow import UnitOfWork
 
 
@@ -28,7 +29,7 @@ async def channel_view(
     product = await uow.products.get(product_id)
     if product is None:
         return None
-    levels = await component_levels(uow, [product])
+    levels = await counted_levels(uow, await component_levels(uow, [product]), channel.min_shelf_life_days)
     price = currency = None
     if channel.price_list_id is not None:
         price_list = await uow.prices.get_list(channel.price_list_id)

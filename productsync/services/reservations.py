@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from productsync.domain.access import Actor, Scope, system_actor
@@ -24,6 +24,7 @@ from productsync.domain.channels import Channel
 from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from productsync.domain.events import DomainEvent, stock_changed
 from productsync.domain.inventory import Location, Movement, MovementKind, StockLevel
+from productsync.domain.lots import Lot, sellable_free, take_fefo
 from productsync.domain.reservations import (
     MAX_LINES,
     Free,
@@ -36,6 +37,7 @@ from productsync.domain.reservations import (
     check_ttl,
 )
 from productsync.domain.units import to_base
+from productsync.services import lots
 from productsync.services.bundles import announce_bundles
 from productsync.services.channels import owned_channel
 from productsync.services.recording import record
@@ -198,8 +200,56 @@ def _needs(
     return needs
 
 
-def _free(levels: dict[uuid.UUID, list[StockLevel]]) -> Free:
-    return {(lv.product_id, lv.location_id): lv.available for lvs in levels.values() for lv in lvs}
+def _free(
+    levels: dict[uuid.UUID, list[StockLevel]], lot_map: LotMap, today: date, min_shelf_life_days: int
+) -> Free:
+    """What each level can hold now; a lot-tracked level only what its eligible lots have
+    free (never expired stock, never lots short of the channel's shelf-life rule)."""
+    free = {}
+    for lvs in levels.values():
+        for lv in lvs:
+            key = (lv.product_id, lv.location_id)
+            free[key] = lv.available
+            if key in lot_map or lv.product_id in lot_map.tracked:
+                free[key] = min(lv.available, sellable_free(lot_map.get(key, []), today, min_shelf_life_days))
+    return free
+
+
+class LotMap(dict[tuple[uuid.UUID, uuid.UUID], list[Lot]]):
+    """Lots per level, and which products track lots at all."""
+
+    def __init__(self, tracked: set[uuid.UUID], lots: dict[tuple[uuid.UUID, uuid.UUID], list[Lot]]) -> None:
+        super().__init__(lots)
+        self.tracked = tracked
+
+
+def _pin_lots(
+    holds: dict[int, list[Hold]], lot_map: LotMap, today: date, min_shelf_life_days: int
+) -> dict[int, list[Hold]]:
+    """Split each hold of a lot-tracked product over its level's lots, first-expiring
+    first among the eligible ones (the allocation made sure they cover it)."""
+    if not lot_map.tracked:
+        return holds
+    left: dict[uuid.UUID, Decimal] = {lot.id: lot.free for lots_ in lot_map.values() for lot in lots_}
+    out: dict[int, list[Hold]] = {}
+    for line, line_holds in holds.items():
+        pinned = []
+        for hold in line_holds:
+            if hold.product_id not in lot_map.tracked:
+                pinned.append(hold)
+                continue
+            candidates = [
+                replace(lot, reserved=lot.quantity - left[lot.id])
+                for lot in lot_map.get((hold.product_id, hold.location_id), [])
+            ]
+            taken, short = take_fefo(candidates, hold.quantity, today, min_shelf_life_days)
+            if short > 0:
+                raise AssertionError("allocation exceeded the eligible lots")
+            for lot, q in taken:
+                left[lot.id] -= q
+                pinned.append(Hold(hold.product_id, hold.location_id, q, lot.id))
+        out[line] = pinned
+    return out
 
 
 async def _hold(
@@ -215,29 +265,44 @@ async def _hold(
     A hold that finds less free than allocated undoes the holds before it (same
     transaction, rows still locked by us) and allocation runs again on fresh levels."""
     written = False
+    stocked = [p for p, _, _ in requested if not p.is_bundle] + list(components.values())
+    tracked = await lots.tracked(uow, stocked)
+    today = uow.now.date()
+    days = channel.min_shelf_life_days if channel is not None else 0
     for attempt in range(1, OPTIMISTIC_ATTEMPTS + 2):
         final = attempt > OPTIMISTIC_ATTEMPTS
         if final:
             levels = await uow.stock.levels_for_update(stocked_ids)
         else:
             levels = await uow.stock.levels_for_products(stocked_ids)
-        allocation = allocate(_needs(requested, components, levels, channel), _free(levels))
-        reservation = as_reservation(allocation.holds, allocation.backordered)
+        lot_map = LotMap(tracked, await uow.lots.for_products(tracked, for_update=final) if tracked else {})
+        allocation = allocate(
+            _needs(requested, components, levels, channel), _free(levels, lot_map, today, days)
+        )
+        holds = _pin_lots(allocation.holds, lot_map, today, days)
+        reservation = as_reservation(holds, allocation.backordered)
         if written:
             await uow.reservations.set_lines(reservation)
         else:
             await uow.reservations.add(reservation)
             written = True
         done: list[tuple[Hold, StockLevel]] = []
+        lots_held: list[Hold] = []
         for hold in reservation.holds():
             level = await uow.stock.try_hold(hold, uow.now)
             if level is None:
                 break
             done.append((hold, level))
+            if hold.lot_id is not None:
+                if await uow.lots.hold(hold.lot_id, hold.quantity, uow.now) is None:
+                    break
+                lots_held.append(hold)
         else:
             return reservation, [level for _, level in done]
         if final:  # rows are locked: the allocation cannot have been overtaken
             raise AssertionError("a hold failed under row locks")
+        for hold in reversed(lots_held):
+            await uow.lots.unhold(hold.lot_id, hold.quantity, uow.now)  # type: ignore[arg-type]
         for hold, _ in reversed(done):
             await uow.stock.unhold(hold, uow.now)
     raise AssertionError("unreachable")
@@ -283,6 +348,11 @@ async def commit_held(
     codes = await uow.locations.codes({h.location_id for h in reservation.holds()})
     for hold in reservation.holds():
         level = await uow.stock.sell_held(hold, uow.now)
+        lot_ok = (
+            hold.lot_id is None or await uow.lots.sell_held(hold.lot_id, hold.quantity, uow.now) is not None
+        )
+        if level is not None and not lot_ok:
+            level = None
         if level is None:
             raise Conflict(
                 "a held level no longer covers its hold; run `productsync check`",
@@ -298,6 +368,7 @@ async def commit_held(
             level.on_hand,
             reason or f"reservation {reservation.id}",
             reservation_id=reservation.id,
+            lot_id=hold.lot_id,
         )
         await uow.stock.add_movement(movement, actor, uow.request_id, uow.now)
         events.append(
@@ -362,6 +433,9 @@ async def _give_back(
     levels = []
     for hold in done.holds():
         level = await uow.stock.unhold(hold, uow.now)
+        lot_ok = hold.lot_id is None or await uow.lots.unhold(hold.lot_id, hold.quantity, uow.now) is not None
+        if level is not None and not lot_ok:
+            level = None
         if level is None:
             raise Conflict(
                 "a held level holds less than the reservation; run `productsync check`",
@@ -389,6 +463,8 @@ async def _announce(
     if products is None:
         products = await uow.products.get_many({lv.product_id for lv in levels})
     events: list[DomainEvent] = []
+    latest = {(lv.product_id, lv.location_id): lv for lv in levels}  # a level held per lot appears often
+    levels = list(latest.values())
     codes = await uow.locations.codes({lv.location_id for lv in levels})
     for level in levels:
         events.append(

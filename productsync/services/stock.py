@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, replace
+from datetime import date
 from decimal import Decimal
 
 from productsync.domain.access import Actor, Scope
@@ -26,6 +27,7 @@ from productsync.domain.inventory import (
 )
 from productsync.domain.quantities import format_quantity, to_quantity
 from productsync.domain.units import to_base
+from productsync.services import lots
 from productsync.services.bundles import announce_bundles
 from productsync.services.catalog import find_product
 from productsync.services.recording import record
@@ -146,6 +148,8 @@ async def adjust_stock(
     sku: str | None = None,
     kind: MovementKind = MovementKind.ADJUSTMENT,
     reason: str | None = None,
+    lot_number: str | None = None,
+    expires_on: date | None = None,
 ) -> StockChange:
     """Move stock by ``delta``. The never-negative rule is checked by the database
     in the same statement that writes (a conditional update), so concurrent
@@ -168,7 +172,29 @@ async def adjust_stock(
         await uow.stock.ensure_level(product.id, location.id, uow.now)
         level = await uow.stock.try_apply_delta(product.id, location.id, delta, uow.now)
         assert level is not None
-    movement = Movement(product.id, location.id, kind, delta, level.on_hand, reason)
+    if delta > 0:
+        parts = await lots.receive(
+            uow,
+            product,
+            location.id,
+            delta,
+            lot_number=lot_number,
+            expires_on=expires_on,
+            required=kind is MovementKind.RECEIPT,
+        )
+    else:
+        if lot_number is not None or expires_on is not None:
+            raise InvalidInput(
+                "stock leaves lots first-expiring-first; do not name a lot", field="lot_number"
+            )
+        parts = await lots.take(
+            uow, product, location.id, -delta, on_hand_after=level.on_hand, sale=kind is MovementKind.SALE
+        )
+    movements = [
+        Movement(product.id, location.id, kind, p.quantity, level.on_hand, reason, lot_id=p.lot_id)
+        for p in parts
+    ]
+    movement = movements[0] if len(movements) == 1 else replace(movements[0], quantity=delta, lot_id=None)
     await record(
         uow,
         actor,
@@ -183,8 +209,16 @@ async def adjust_stock(
             *await announce_bundles(uow, {product.id}, origin=actor.origin),
         ],
     )
-    movement_id = await uow.stock.add_movement(movement, actor, uow.request_id, uow.now, uow.journal)
+    movement_id = await _write(uow, actor, movements)
     return StockChange(product, location, level, movement_id, delta)
+
+
+async def _write(uow: UnitOfWork, actor: Actor, movements: list[Movement]) -> int:
+    """Ledger rows of one change (one per lot it touched); the first row's id names it."""
+    if len(movements) == 1:
+        return await uow.stock.add_movement(movements[0], actor, uow.request_id, uow.now, uow.journal)
+    ids = [await uow.stock.add_movement(m, actor, uow.request_id, uow.now) for m in movements]
+    return ids[0]
 
 
 async def set_stock(
@@ -220,9 +254,26 @@ async def set_stock(
             raise InvalidInput("safety_stock must not be negative", field="safety_stock")
         new = replace(new, safety_stock=safety)
     await uow.stock.save_level(new, uow.now)
-    movement = Movement(
-        product.id, location.id, MovementKind.COUNT, diff, new.on_hand, reason, expected=level.on_hand
-    )
+    if diff < 0:
+        parts = await lots.take(uow, product, location.id, -diff, on_hand_after=new.on_hand, sale=False)
+    else:
+        parts = [lots.Part(None, diff)]
+    # Every row of one count carries the counted total, the first also what was expected:
+    # inventory accuracy compares the two.
+    movements = [
+        Movement(
+            product.id,
+            location.id,
+            MovementKind.COUNT,
+            p.quantity,
+            new.on_hand,
+            reason,
+            expected=level.on_hand if i == 0 else None,
+            lot_id=p.lot_id,
+        )
+        for i, p in enumerate(parts)
+    ]
+    movement = replace(movements[0], quantity=diff)
     await record(
         uow,
         actor,
@@ -237,7 +288,7 @@ async def set_stock(
             *await announce_bundles(uow, {product.id}, origin=actor.origin),
         ],
     )
-    movement_id = await uow.stock.add_movement(movement, actor, uow.request_id, uow.now, uow.journal)
+    movement_id = await _write(uow, actor, movements)
     return StockChange(product, location, new, movement_id, diff)
 
 
@@ -248,6 +299,11 @@ async def get_stock(uow: UnitOfWork, actor: Actor, product_id: uuid.UUID) -> Pro
     return ProductStock(product, levels, totals([lv for lv, _ in levels]))
 
 
+async def inventory_accuracy(uow: UnitOfWork, location_id: uuid.UUID | None = None) -> tuple[int, int]:
+    """Cycle-count accuracy: counts that matched what the hub expected, out of all counts."""
+    return await uow.stock.count_accuracy(location_id)
+
+
 async def ledger_drift(uow: UnitOfWork) -> list[dict[str, object]]:
     """Integrity check: levels whose ``on_hand`` disagrees with the sum of their ledger,
     or whose ``reserved`` disagrees with the holds of the live reservations."""
@@ -256,10 +312,26 @@ async def ledger_drift(uow: UnitOfWork) -> list[dict[str, object]]:
         for d in await uow.stock.ledger_drift()
     ]
     held: dict[tuple[uuid.UUID, uuid.UUID], Decimal] = {}
+    held_lots: dict[uuid.UUID, Decimal] = {}
     for reservation in await uow.reservations.held():
         for hold in reservation.holds():
             key = (hold.product_id, hold.location_id)
             held[key] = held.get(key, Decimal(0)) + hold.quantity
+            if hold.lot_id is not None:
+                held_lots[hold.lot_id] = held_lots.get(hold.lot_id, Decimal(0)) + hold.quantity
+    drift += [{**d, "field": f"lot {d['lot_id']} quantity"} for d in await uow.lots.drift()]
+    for lot_id, quantity in held_lots.items():
+        lot = await uow.lots.get(lot_id)
+        if lot is None or lot.reserved != quantity:
+            drift.append(
+                {
+                    "product_id": lot.product_id if lot else None,
+                    "location_id": lot.location_id if lot else None,
+                    "field": f"lot {lot_id} reserved",
+                    "recorded": lot.reserved if lot else None,
+                    "recomputed": quantity,
+                }
+            )
     for level in await uow.stock.reserved_levels(set(held)):
         expected = held.get((level.product_id, level.location_id), Decimal(0))
         if level.reserved != expected:
@@ -343,21 +415,42 @@ async def transfer_stock(
     levels: dict[uuid.UUID, StockLevel] = {}
     for location, delta in legs:
         levels[location.id] = await _apply(uow, product, location, delta, spare_held=delta < 0)
+    # Lots travel with the stock: first-expiring out of the source, the same lots in.
+    out = await lots.take(uow, product, source.id, amount, on_hand_after=levels[source.id].on_hand, sale=True)
+    into = []
+    for part in out:
+        if part.lot is None:
+            into.append(lots.Part(None, -part.quantity))
+            continue
+        arrived = await uow.lots.receive(
+            product.id, destination.id, part.lot.lot_number, part.lot.expires_on, -part.quantity, uow.now
+        )
+        if arrived is None:
+            raise Conflict(
+                f"lot {part.lot.lot_number} exists at {destination.code} with another expiry date",
+                code=ErrorCode.DUPLICATE,
+            )
+        into.append(lots.Part(arrived.id, -part.quantity))
     changes: dict[uuid.UUID, StockChange] = {}
     events = []
-    for location, delta in ((source, -amount), (destination, amount)):
+    for location, delta, parts in ((source, -amount, out), (destination, amount, into)):
         level = levels[location.id]
-        movement = Movement(
-            product.id,
-            location.id,
-            MovementKind.TRANSFER,
-            delta,
-            level.on_hand,
-            reason,
-            transfer_id=transfer_id,
-        )
-        movement_id = await uow.stock.add_movement(movement, actor, uow.request_id, uow.now)
-        changes[location.id] = StockChange(product, location, level, movement_id, delta)
+        movements = [
+            Movement(
+                product.id,
+                location.id,
+                MovementKind.TRANSFER,
+                p.quantity,
+                level.on_hand,
+                reason,
+                transfer_id=transfer_id,
+                lot_id=p.lot_id,
+            )
+            for p in parts
+        ]
+        ids = [await uow.stock.add_movement(m, actor, uow.request_id, uow.now) for m in movements]
+        changes[location.id] = StockChange(product, location, level, ids[0], delta)
+        movement = replace(movements[0], quantity=delta, lot_id=None)
         events.append(
             stock_changed(product, level, movement, location_code=location.code, origin=actor.origin)
         )
@@ -427,6 +520,13 @@ async def return_sale(
             returned=format_quantity(returned),
         )
     level = await _apply(uow, product, location, amount, spare_held=False)
+    # Back into the lot it was sold from, unless that lot has expired meanwhile: then
+    # it cannot be sold again and is written off at once.
+    lot = await uow.lots.get(sale.lot_id) if sale.lot_id is not None else None
+    if lot is not None and lot.expired(uow.now.date()):
+        restockable, reason = False, f"{reason} (lot {lot.lot_number} expired)"
+    if lot is not None:
+        await uow.lots.receive(product.id, location.id, lot.lot_number, lot.expires_on, amount, uow.now)
     movements = [
         Movement(
             product.id,
@@ -437,10 +537,13 @@ async def return_sale(
             reason,
             sale_movement_id=sale_movement_id,
             restockable=restockable,
+            lot_id=lot.id if lot else None,
         )
     ]
     if not restockable:
         level = await _apply(uow, product, location, -amount, spare_held=False)
+        if lot is not None and await uow.lots.take(lot.id, amount, uow.now) is None:
+            raise AssertionError("a lot just received into could not give it back")
         movements.append(
             Movement(
                 product.id,
@@ -450,6 +553,7 @@ async def return_sale(
                 level.on_hand,
                 f"not restockable: {reason}",
                 sale_movement_id=sale_movement_id,
+                lot_id=lot.id if lot else None,
             )
         )
     ids = [await uow.stock.add_movement(m, actor, uow.request_id, uow.now) for m in movements]

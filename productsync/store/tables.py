@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -171,8 +172,32 @@ stock_movements = Table(
     Column("transfer_id", Uuid, nullable=True),
     Column("reservation_id", Uuid, nullable=True),
     Column("restockable", Boolean, nullable=True),
+    Column("lot_id", Uuid, nullable=True),
     Index("ix_stock_movements_level", "product_id", "location_id", "id"),
+    Index("ix_stock_movements_lot", "lot_id"),
     Index("ix_stock_movements_sale", "sale_movement_id"),
+)
+
+# Stock per lot inside a level (lot-tracked categories). ``reserved`` is what holds pin
+# to the lot; the ledger rows with this lot_id sum to ``quantity``.
+lots = Table(
+    "lots",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("product_id", Uuid, ForeignKey("products.id"), nullable=False),
+    Column("location_id", Uuid, ForeignKey("locations.id"), nullable=False),
+    Column("lot_number", String(60), nullable=False),
+    Column("expires_on", Date, nullable=False),
+    Column("quantity", Quantity, nullable=False),
+    Column("reserved", Quantity, nullable=False),
+    Column("near_expiry_announced", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("product_id", "location_id", "lot_number", name="uq_lots_level_number"),
+    Index("ix_lots_level", "product_id", "location_id"),
+    Index("ix_lots_expires_on", "expires_on"),
+    CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+    CheckConstraint("reserved >= 0 AND reserved <= quantity", name="reserved_within_quantity"),
 )
 
 # A hold on stock. ``lines`` is the request as allocated: per line the product asked

@@ -37,6 +37,7 @@ from productsync.store.repositories.log import (
     JournalRepository,
     OutboxRepository,
 )
+from productsync.store.repositories.lots import LotRepository
 from productsync.store.repositories.pricing import PriceRepository
 from productsync.store.repositories.reservations import ReservationRepository
 from productsync.store.repositories.stock import StockRepository
@@ -67,6 +68,7 @@ class UnitOfWork:
     aliases: AliasRepository
     conflicts: ConflictRepository
     reservations: ReservationRepository
+    lots: LotRepository
 
     def __init__(self, db: Database, *, readonly: bool = False, request_id: str | None = None) -> None:
         self.db = db
@@ -110,6 +112,7 @@ class UnitOfWork:
         self.aliases = AliasRepository(conn)
         self.conflicts = ConflictRepository(conn)
         self.reservations = ReservationRepository(conn)
+        self.lots = LotRepository(conn)
         return self
 
     @property

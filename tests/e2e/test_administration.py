@@ -36,6 +36,8 @@ def test_an_admin_onboards_a_partner_that_then_works_in_its_own_space(server: Se
                 "location_id": loc.json()["id"],
                 "delta": 12,
                 "kind": "receipt",
+                "lot_number": "GL-001",
+                "expires_on": "2099-12-31",
             },
         )
         assert moved.status_code == 200 and moved.json()["level"]["available"] == 12

@@ -134,3 +134,22 @@ async def test_a_transfer_is_one_atomic_pair_and_leaves_held_stock_in_place(data
                 ),
             )
     assert await transaction(database, stock.ledger_drift, readonly=True) == []
+
+
+async def test_cycle_counts_feed_inventory_accuracy(database, world) -> None:
+    await _adjust(database, world.actor_a, world, 5, MovementKind.RECEIPT)
+    for counted in (5, 4, 4):  # matched, found one less, matched again
+        await transaction(
+            database,
+            lambda uow, counted=counted: stock.set_stock(
+                uow,
+                world.actor_a,
+                location_id=world.loc_a.id,
+                product_id=world.product.id,
+                quantity=D(counted),
+            ),
+        )
+    matched, counts = await transaction(
+        database, lambda uow: stock.inventory_accuracy(uow, world.loc_a.id), readonly=True
+    )
+    assert (matched, counts) == (2, 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -18,6 +19,7 @@ from productsync.api.schemas import (
     LevelOut,
     LocationIn,
     LocationOut,
+    LotOut,
     ReturnIn,
     ReturnOut,
     SetIn,
@@ -29,7 +31,7 @@ from productsync.api.schemas import (
 )
 from productsync.domain.access import Scope
 from productsync.domain.inventory import Location, MovementKind
-from productsync.services import availability, stock
+from productsync.services import availability, lots, stock
 from productsync.services.availability import Availability
 from productsync.services.catalog import find_product
 from productsync.services.stock import StockChange
@@ -95,9 +97,36 @@ async def adjust_stock(body: AdjustmentIn, request: Request, hub: HubDep, actor:
             sku=body.sku,
             kind=kind,
             reason=body.reason,
+            lot_number=body.lot_number,
+            expires_on=body.expires_on,
         )
 
     return await execute(request, hub, actor, use_case, lambda c: _change_reply(c, kind))
+
+
+@router.get("/lots", response_model=list[LotOut], tags=["stock"])
+async def list_lots(
+    hub: HubDep,
+    actor: ActorDep,
+    expiring_within_days: Annotated[int | None, Query(ge=0, le=3650)] = None,
+    product_id: uuid.UUID | None = None,
+    location_id: uuid.UUID | None = None,
+) -> list[LotOut]:
+    """Lots with stock, first-expiring first; `expiring_within_days=N` keeps those that
+    expire within N days (expired ones included until the scheduler writes them off)."""
+    found = await transaction(
+        hub.db,
+        lambda uow: lots.list_lots(
+            uow,
+            actor,
+            expiring_within_days=expiring_within_days,
+            product_id=product_id,
+            location_id=location_id,
+        ),
+        readonly=True,
+    )
+    today = datetime.now(UTC).date()
+    return [LotOut.of(lot, today) for lot in found]
 
 
 @router.post("/stock/set", response_model=StockChangeOut, tags=["stock"])

@@ -140,6 +140,16 @@ class CategoryRepository(Repository):
             )
         )
 
+    async def lot_tracked(self, category_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these categories track lots. Categories never change once created, so
+        a process keeps what it has read."""
+        missing = category_ids - _LOT_TRACKED.keys()
+        if missing:
+            stmt = select(categories.c.id, categories.c.lot_tracked).where(categories.c.id.in_(missing))
+            for r in await self.conn.execute(stmt):
+                _LOT_TRACKED[r.id] = bool(r.lot_tracked)
+        return {c for c in category_ids if _LOT_TRACKED.get(c)}
+
     async def get(self, category_id: uuid.UUID) -> Category | None:
         row = (await self.conn.execute(select(categories).where(categories.c.id == category_id))).first()
         return _category(row) if row else None
@@ -350,6 +360,7 @@ class ProductRepository(Repository):
 
 
 _CODES: dict[uuid.UUID, str] = {}
+_LOT_TRACKED: dict[uuid.UUID, bool] = {}
 
 
 class LocationRepository(Repository):

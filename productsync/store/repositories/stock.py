@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.access import Actor
@@ -112,6 +112,7 @@ def movement_row(movement: Movement, actor: Actor, request_id: str | None, now: 
         "sale_movement_id": movement.sale_movement_id,
         "transfer_id": movement.transfer_id,
         "restockable": movement.restockable,
+        "lot_id": movement.lot_id,
         "actor_key_id": actor.key_id,
         "actor_partner_id": actor.partner_id,
         "origin": actor.origin,
@@ -294,6 +295,17 @@ class StockRepository(Repository):
             if level is not None:
                 out[(product_id, location_id)] = level
         return list(out.values())
+
+    async def count_accuracy(self, location_id: uuid.UUID | None = None) -> tuple[int, int]:
+        """(counts that found what was expected, counts): a count's first ledger row
+        carries ``expected``; every row of it carries the counted ``on_hand_after``."""
+        m = stock_movements.c
+        matched = func.sum(case((m.expected == m.on_hand_after, 1), else_=0))
+        stmt = select(func.count(), matched).where(m.kind == "count", m.expected.is_not(None))
+        if location_id is not None:
+            stmt = stmt.where(m.location_id == location_id)
+        total, hits = (await self.conn.execute(stmt)).one()
+        return int(hits or 0), int(total or 0)
 
     async def ledger_drift(self) -> list[dict[str, Any]]:
         """Levels whose on_hand differs from the sum of their ledger (should be none)."""

@@ -1,0 +1,139 @@
+"""Lots: a lot number and an expiry date for part of a level's stock.
+
+Lot-tracked categories (cosmetics) receive stock only with a lot number and expiry
+date. Stock leaves first-expiring-first (FEFO). A lot is expired from its expiry
+date on: it no longer counts as available, is never allocated, and the scheduler
+writes it off with an ``expiry`` movement. A channel may ask for a minimum remaining
+shelf life: lots closer to expiry than that do not count for it and are never
+allocated to its reservations.
+
+Stock that came back without a lot (a return, a count that found more) is kept as
+the level's untracked remainder (``on_hand`` minus the lots); it leaves after the
+lots, and channels that require a shelf life do not count it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from productsync.domain.errors import InvalidInput
+from productsync.domain.inventory import StockLevel
+from productsync.domain.quantities import format_quantity
+
+_LOT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,59}$")
+NEAR_EXPIRY_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Lot:
+    id: uuid.UUID
+    product_id: uuid.UUID
+    location_id: uuid.UUID
+    lot_number: str
+    expires_on: date
+    quantity: Decimal
+    reserved: Decimal
+
+    @property
+    def free(self) -> Decimal:
+        return max(Decimal(0), self.quantity - self.reserved)
+
+    def expired(self, today: date) -> bool:
+        return self.expires_on <= today
+
+    def eligible(self, today: date, min_shelf_life_days: int = 0) -> bool:
+        """Still sellable, with at least the required days left."""
+        return (self.expires_on - today).days >= max(1, min_shelf_life_days)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "product_id": str(self.product_id),
+            "location_id": str(self.location_id),
+            "lot_number": self.lot_number,
+            "expires_on": self.expires_on.isoformat(),
+            "quantity": format_quantity(self.quantity),
+            "reserved": format_quantity(self.reserved),
+        }
+
+
+def check_lot(lot_number: str | None, expires_on: date | None, *, tracked: bool, today: date) -> str | None:
+    """A receipt of a lot-tracked product names its lot and expiry; others name none."""
+    if not tracked:
+        if lot_number is not None or expires_on is not None:
+            raise InvalidInput("this product's category does not track lots", field="lot_number")
+        return None
+    if lot_number is None or expires_on is None:
+        raise InvalidInput(
+            "a receipt of a lot-tracked product needs lot_number and expires_on", field="lot_number"
+        )
+    number = lot_number.strip()
+    if not _LOT_RE.match(number):
+        raise InvalidInput(
+            "lot_number must be 1-60 letters, digits, '.', '_', '/' or '-'", field="lot_number"
+        )
+    if expires_on <= today:
+        raise InvalidInput(
+            "the lot is already expired", field="expires_on", expires_on=expires_on.isoformat()
+        )
+    return number
+
+
+def fefo(lots: list[Lot]) -> list[Lot]:
+    """First-expiring first; ties by lot number so the order is stable."""
+    return sorted(lots, key=lambda lot: (lot.expires_on, lot.lot_number, lot.id))
+
+
+def sellable_free(lots: list[Lot], today: date, min_shelf_life_days: int = 0) -> Decimal:
+    return sum((lot.free for lot in lots if lot.eligible(today, min_shelf_life_days)), Decimal(0))
+
+
+def take_fefo(
+    lots: list[Lot], quantity: Decimal, today: date, min_shelf_life_days: int = 0
+) -> tuple[list[tuple[Lot, Decimal]], Decimal]:
+    """What to take from which lot, first-expiring first among the eligible lots' free
+    stock; also what is left that the lots cannot cover."""
+    taken: list[tuple[Lot, Decimal]] = []
+    left = quantity
+    for lot in fefo([lot for lot in lots if lot.eligible(today, min_shelf_life_days)]):
+        if left <= 0:
+            break
+        take = min(lot.free, left)
+        if take > 0:
+            taken.append((lot, take))
+            left -= take
+    return taken, left
+
+
+def cutoff(today: date, min_shelf_life_days: int) -> date:
+    """Lots expiring before this date do not count (for a channel's shelf-life rule)."""
+    return today + timedelta(days=max(1, min_shelf_life_days))
+
+
+def capped_levels(
+    levels: list[StockLevel],
+    lots: dict[tuple[uuid.UUID, uuid.UUID], list[Lot]],
+    today: date,
+    min_shelf_life_days: int = 0,
+) -> list[StockLevel]:
+    """Levels as a channel may count them: a level with lots counts only its unexpired
+    lots' free stock with enough shelf life left (plus the untracked remainder when no
+    shelf life is required). Expired stock never counts, even before its write-off."""
+    out = []
+    for level in levels:
+        own = lots.get((level.product_id, level.location_id))
+        if not own:
+            out.append(level)
+            continue
+        untracked = max(Decimal(0), level.on_hand - sum((lot.quantity for lot in own), Decimal(0)))
+        counted = sellable_free(own, today, min_shelf_life_days) + (
+            untracked if min_shelf_life_days <= 0 else 0
+        )
+        capped = min(level.available, counted)
+        out.append(replace(level, on_hand=level.reserved + level.safety_stock + capped))
+    return out
