@@ -215,9 +215,8 @@ async def main() -> None:
             f"\nscarce SKU: {int(level.reserved)} of {SCARCE} held, on_hand {int(level.on_hand)}; "
             f"409s in the measured window: {scarce_run.statuses.get(409, 0)}"
         )
-        print(
-            f"integrity check: {checked.stdout.strip().splitlines()[-1] if checked.stdout.strip() else checked.stderr}"
-        )
+        last = checked.stdout.strip().splitlines()[-1] if checked.stdout.strip() else checked.stderr
+        print(f"integrity check: {last}")
         print(f"oversells: {oversells}")
     finally:
         await test_services.drop_postgres_database(url)
