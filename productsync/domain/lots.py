@@ -94,13 +94,13 @@ def sellable_free(lots: list[Lot], today: date, min_shelf_life_days: int = 0) ->
 
 
 def take_fefo(
-    lots: list[Lot], quantity: Decimal, today: date, min_shelf_life_days: int = 0
+    lots: list[Lot], quantity: Decimal, today: date, min_shelf_life_days: int = 0, *, every_lot: bool = False
 ) -> tuple[list[tuple[Lot, Decimal]], Decimal]:
     """What to take from which lot, first-expiring first among the eligible lots' free
-    stock; also what is left that the lots cannot cover."""
+    stock (``every_lot``: expired ones too, first); also what the lots cannot cover."""
     taken: list[tuple[Lot, Decimal]] = []
     left = quantity
-    for lot in fefo([lot for lot in lots if lot.eligible(today, min_shelf_life_days)]):
+    for lot in fefo([lot for lot in lots if every_lot or lot.eligible(today, min_shelf_life_days)]):
         if left <= 0:
             break
         take = min(lot.free, left)

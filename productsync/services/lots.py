@@ -17,7 +17,7 @@ from productsync.domain.catalog import Product
 from productsync.domain.errors import Conflict, ErrorCode, InsufficientStock, InvalidInput
 from productsync.domain.events import lot_event, stock_changed
 from productsync.domain.inventory import Movement, MovementKind, StockLevel
-from productsync.domain.lots import NEAR_EXPIRY_DAYS, Lot, capped_levels, check_lot, fefo, take_fefo
+from productsync.domain.lots import NEAR_EXPIRY_DAYS, Lot, capped_levels, check_lot, take_fefo
 from productsync.domain.quantities import format_quantity
 from productsync.services.bundles import announce_bundles
 from productsync.services.recording import record
@@ -82,15 +82,7 @@ async def take(
         return [Part(None, -quantity)]
     lots = await uow.lots.for_level(product.id, location_id)
     today = uow.now.date()
-    if sale:
-        chosen, left = take_fefo(lots, quantity, today)
-    else:
-        chosen, left = [], quantity
-        for lot in fefo(lots):
-            step = min(lot.free, left)
-            if step > 0:
-                chosen.append((lot, step))
-                left -= step
+    chosen, left = take_fefo(lots, quantity, today, every_lot=not sale)
     untracked = max(Decimal(0), on_hand_after + quantity - sum((lot.quantity for lot in lots), Decimal(0)))
     if left > untracked:
         raise InsufficientStock(

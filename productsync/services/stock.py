@@ -159,19 +159,7 @@ async def adjust_stock(
     )
     delta = to_quantity(delta, unit=product.base_unit, field="delta")
     check_delta(kind, delta)
-    spare_held = kind is MovementKind.SALE
-    level = await uow.stock.try_apply_delta(product.id, location.id, delta, uow.now, spare_held=spare_held)
-    if level is None:
-        current = await uow.stock.get_level(product.id, location.id)
-        if current is not None or delta < 0:
-            # Let the domain rule say why (negative, held, or beyond the storable maximum).
-            (current or empty_level(product.id, location.id)).apply(delta)
-            if current is not None and spare_held:
-                raise held_back(current, delta)
-            raise insufficient(current or empty_level(product.id, location.id), delta)
-        await uow.stock.ensure_level(product.id, location.id, uow.now)
-        level = await uow.stock.try_apply_delta(product.id, location.id, delta, uow.now)
-        assert level is not None
+    level = await _apply(uow, product, location, delta, spare_held=kind is MovementKind.SALE)
     if delta > 0:
         parts = await lots.receive(
             uow,
@@ -365,7 +353,7 @@ async def _apply(
     spare_held: bool,
 ) -> StockLevel:
     """One conditional level change (creating the level for an increase), or the reason it
-    cannot happen."""
+    cannot happen (negative, held for reservations, or beyond the storable maximum)."""
     level = await uow.stock.try_apply_delta(product.id, location.id, delta, uow.now, spare_held=spare_held)
     if level is not None:
         return level
@@ -448,8 +436,9 @@ async def transfer_stock(
             )
             for p in parts
         ]
-        ids = [await uow.stock.add_movement(m, actor, uow.request_id, uow.now) for m in movements]
-        changes[location.id] = StockChange(product, location, level, ids[0], delta)
+        changes[location.id] = StockChange(
+            product, location, level, await _write(uow, actor, movements), delta
+        )
         movement = replace(movements[0], quantity=delta, lot_id=None)
         events.append(
             stock_changed(product, level, movement, location_code=location.code, origin=actor.origin)
@@ -556,8 +545,7 @@ async def return_sale(
                 lot_id=lot.id if lot else None,
             )
         )
-    ids = [await uow.stock.add_movement(m, actor, uow.request_id, uow.now) for m in movements]
-    movement_id = ids[0]
+    movement_id = await _write(uow, actor, movements)
     last = movements[-1]
     await record(
         uow,
