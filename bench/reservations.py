@@ -127,6 +127,7 @@ async def main() -> None:
     parser.add_argument("--products", type=int, default=1000)
     parser.add_argument("--bundles", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--runs", default="abcd", help="which runs, e.g. 'a' or 'ac' (d is always run)")
     args = parser.parse_args()
     url = await test_services.create_postgres_database()
     try:
@@ -160,6 +161,7 @@ async def main() -> None:
                 {"lines": [{"product_id": seeded["scarce"], "quantity": 1}]}
             ),
         }
+        runs = {name: make for name, make in runs.items() if name[1] in args.runs + "d"}
         server = start(
             [
                 sys.executable,

@@ -4,19 +4,23 @@ and PostgreSQL.
 
 After every step: on_hand, reserved and available are never negative, nothing held is
 sold from under a hold (reserved <= on_hand), every level equals the sum of its ledger
-and its reserved equals the holds of the live reservations (``ledger_drift`` is empty),
-and a reservation either holds every line exactly or changes nothing.
+and its reserved equals the holds of the live reservations (``ledger_drift`` is empty,
+lot quantities and lot holds included), and a reservation either holds every line
+exactly or changes nothing. Product L is lot-tracked (cosmetics, three lots with
+different expiry dates): whatever a step takes from it comes first-expiring-first, so a
+lot's free stock only goes down while every earlier-expiring lot at that location has
+none left.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
@@ -34,17 +38,19 @@ from productsync.store.tables import stock_levels, stock_movements
 from productsync.store.uow import transaction
 
 ADMIN = system_actor("property-test")
-SIMPLE = ["A", "B", "C"]  # C allows backorders
+SIMPLE = ["A", "B", "C", "L"]  # C allows backorders, L is lot-tracked
+LOTS = {"L-SOON": 40, "L-MID": 120, "L-LATE": 400}  # lot number -> days until expiry
 loc = st.integers(0, 1)
-line = st.tuples(st.sampled_from([*SIMPLE, "K"]), st.integers(1, 4), st.none() | loc)
+stocked = st.sampled_from([*SIMPLE, "L", "L"])  # L more often, so lots pile up and FEFO matters
+line = st.tuples(st.sampled_from([*SIMPLE, "L", "K"]), st.integers(1, 4), st.none() | loc)
 ops = st.lists(
     st.one_of(
-        st.tuples(st.just("receipt"), st.sampled_from(SIMPLE), loc, st.integers(1, 8)),
+        st.tuples(st.just("receipt"), stocked, loc, st.integers(1, 8), st.sampled_from(sorted(LOTS))),
         st.tuples(st.just("reserve"), st.lists(line, min_size=1, max_size=3)),
         st.tuples(st.sampled_from(["commit", "release", "expire"]), st.integers(0, 20)),
-        st.tuples(st.just("sale"), st.sampled_from(SIMPLE), loc, st.integers(1, 4)),
+        st.tuples(st.just("sale"), stocked, loc, st.integers(1, 4)),
         st.tuples(st.just("return"), st.integers(0, 20), st.integers(1, 3), st.booleans()),
-        st.tuples(st.just("transfer"), st.sampled_from(SIMPLE), loc, st.integers(1, 4)),
+        st.tuples(st.just("transfer"), stocked, loc, st.integers(1, 4)),
     ),
     min_size=1,
     max_size=30,
@@ -66,17 +72,23 @@ async def _world(db: Any) -> tuple[dict[str, Any], list[Any]]:
             for i in range(2)
         ]
         sports = await uow.categories.get_by_code("sports")
+        cosmetics = await uow.categories.get_by_code("cosmetics")
 
         async def make(name: str, **over: Any) -> Any:
+            category, prefix, attributes = (
+                (cosmetics, "COS", {"ingredients": ["aqua"], "volume_ml": 10, "pao_months": 12})
+                if name == "L"
+                else (sports, "SE", {"size": "M", "material": "x"})
+            )
             return await catalog.create_product(
                 uow,
                 ADMIN,
                 NewProduct(
-                    sku=f"SE-{name}{uuid.uuid4().hex[:10]}",
+                    sku=f"{prefix}-{name}{uuid.uuid4().hex[:10]}",
                     name=name,
-                    category_id=sports.id,
+                    category_id=category.id,
                     owner_partner_id=owner.id,
-                    attributes={"size": "M", "material": "x"},
+                    attributes=attributes,
                     **over,
                 ),
             )
@@ -108,9 +120,12 @@ async def _run(url: str, sequence: list[tuple[Any, ...]]) -> None:
         ids = {p.id for name, p in products.items() if name != "K"}
         held: list[Any] = []
         sales: list[int] = []
+        lot_tracked = products["L"].id
         for op in sequence:
             before = await _levels(db, ids)
+            lots_before = await _lots(db, lot_tracked)
             if op[0] == "receipt":
+                today = await transaction(db, lambda uow: _today(uow), readonly=True)
                 await transaction(
                     db,
                     lambda uow, op=op: stock.adjust_stock(
@@ -120,6 +135,8 @@ async def _run(url: str, sequence: list[tuple[Any, ...]]) -> None:
                         product_id=products[op[1]].id,
                         delta=Decimal(op[3]),
                         kind=MovementKind.RECEIPT,
+                        lot_number=op[4] if op[1] == "L" else None,
+                        expires_on=today + timedelta(days=LOTS[op[4]]) if op[1] == "L" else None,
                     ),
                 )
             elif op[0] == "reserve":
@@ -196,8 +213,35 @@ async def _run(url: str, sequence: list[tuple[Any, ...]]) -> None:
                     on_hand, reserved = before.get((products[op[1]].id, source.id), (0, 0))
                     assert on_hand - reserved < op[3]
             await _check_invariants(db, ids)
+            _check_fefo(lots_before, await _lots(db, lot_tracked))
     finally:
         await db.dispose()
+
+
+async def _today(uow: Any) -> date:
+    return uow.now.date()  # type: ignore[no-any-return]
+
+
+async def _lots(db: Any, product_id: uuid.UUID) -> dict[uuid.UUID, Any]:
+    """The lot-tracked product's lots, by lot id."""
+    found = await transaction(db, lambda uow: uow.lots.for_products({product_id}), readonly=True)
+    return {lot.id: lot for lots in found.values() for lot in lots}
+
+
+def _check_fefo(before: dict[uuid.UUID, Any], after: dict[uuid.UUID, Any]) -> None:
+    """A lot whose free stock went down was the first to expire with any free stock
+    left at its location: every earlier-expiring lot there has none after the step."""
+    for lot_id, old in before.items():
+        new = after.get(lot_id)
+        taken = old.free - (new.free if new is not None else Decimal(0))
+        if taken <= 0:
+            continue
+        for other in after.values():
+            if other.location_id == old.location_id and other.expires_on < old.expires_on:
+                assert other.free == 0, (
+                    f"took {taken} from lot {old.lot_number} (expires {old.expires_on}) while "
+                    f"{other.lot_number} (expires {other.expires_on}) still had {other.free} free"
+                )
 
 
 def _check_lines(r: Any, products: dict[str, Any]) -> None:
@@ -268,6 +312,17 @@ async def _check_invariants(db: Any, ids: set[uuid.UUID]) -> None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sequence=ops)
+@example(  # always exercised: two lots in one place, then a hold, a sale and a transfer of L
+    sequence=[
+        ("receipt", "L", 0, 3, "L-LATE"),
+        ("receipt", "L", 0, 3, "L-SOON"),
+        ("receipt", "L", 0, 3, "L-MID"),
+        ("reserve", [("L", 2, 0)]),
+        ("sale", "L", 0, 2),
+        ("transfer", "L", 0, 2),
+        ("commit", 0),
+    ]
+)
 def test_any_sequence_of_inventory_operations_keeps_the_invariants(
     database_url: str, sequence: list[tuple[Any, ...]]
 ) -> None:

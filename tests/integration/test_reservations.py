@@ -190,24 +190,32 @@ async def test_backorders_hold_what_exists_and_record_the_rest(database, world) 
         await _reserve(database, world.actor_a, LineRequest(quantity=D(5), product_id=world.product.id))
 
 
-async def test_a_sale_cannot_take_held_stock(database, world) -> None:
-    await _receive(database, world.actor_a, world.product.id, world.loc_a.id, 3)
+async def test_a_sale_takes_what_is_free_but_never_held_stock(database, world) -> None:
+    await _receive(database, world.actor_a, world.product.id, world.loc_a.id, 5)
     await _reserve(database, world.actor_a, LineRequest(quantity=D(2), product_id=world.product.id))
-    with pytest.raises(InsufficientStock) as caught:
-        await transaction(
+
+    def sell(quantity: int):  # type: ignore[no-untyped-def]
+        return transaction(
             database,
             lambda uow: stock.adjust_stock(
                 uow,
                 world.actor_a,
                 location_id=world.loc_a.id,
                 product_id=world.product.id,
-                delta=D(-2),
+                delta=D(-quantity),
                 kind=MovementKind.SALE,
             ),
         )
+
+    await sell(2)  # 3 are free beside the hold: a sale of 2 goes through
+    with pytest.raises(InsufficientStock) as caught:
+        await sell(2)
     assert "held by reservations" in caught.value.detail
     level = await _level(database, world.product.id, world.loc_a.id)
     assert (level.on_hand, level.reserved) == (3, 2)
+    await sell(1)
+    level = await _level(database, world.product.id, world.loc_a.id)
+    assert (level.on_hand, level.reserved, level.available) == (2, 2, 0)
 
 
 async def test_shared_products_can_be_reserved_by_the_grantee_only(database, world) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import Integer, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.access import Actor
@@ -49,7 +49,9 @@ _APPLY_DELTA = (
         _L.on_hand + bindparam("b_delta", type_=Quantity()) >= 0,
         _L.on_hand + bindparam("b_delta", type_=Quantity()) <= bindparam("b_max", type_=Quantity()),
         # A sale may not take stock that reservations hold (b_held is 1 for sales, else 0).
-        _L.on_hand + bindparam("b_delta", type_=Quantity()) >= _L.reserved * bindparam("b_held"),
+        # Typed Integer: untyped, it would take Quantity's scaling from ``reserved`` (x1000).
+        _L.on_hand + bindparam("b_delta", type_=Quantity())
+        >= _L.reserved * bindparam("b_held", type_=Integer()),
     )
     .values(
         on_hand=_L.on_hand + bindparam("b_delta", type_=Quantity()),
