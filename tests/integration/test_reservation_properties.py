@@ -128,7 +128,7 @@ async def _run(url: str, sequence: list[tuple[Any, ...]]) -> None:
                 today = await transaction(db, lambda uow: _today(uow), readonly=True)
                 await transaction(
                     db,
-                    lambda uow, op=op: stock.adjust_stock(
+                    lambda uow, op=op, day=today: stock.adjust_stock(
                         uow,
                         ADMIN,
                         location_id=locations[op[2]].id,
@@ -136,7 +136,7 @@ async def _run(url: str, sequence: list[tuple[Any, ...]]) -> None:
                         delta=Decimal(op[3]),
                         kind=MovementKind.RECEIPT,
                         lot_number=op[4] if op[1] == "L" else None,
-                        expires_on=today + timedelta(days=LOTS[op[4]]) if op[1] == "L" else None,
+                        expires_on=day + timedelta(days=LOTS[op[4]]) if op[1] == "L" else None,
                     ),
                 )
             elif op[0] == "reserve":
