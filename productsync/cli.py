@@ -235,20 +235,24 @@ def demo(
 def check() -> None:
     """Recompute every stock level from the ledger and report differences (0 on a healthy hub)."""
     from productsync.bootstrap import start_hub
+    from productsync.domain.inventory import CountAccuracy
     from productsync.services.stock import inventory_accuracy, ledger_drift
     from productsync.store.uow import transaction
 
-    async def run() -> tuple[list[dict[str, object]], tuple[int, int]]:
+    async def run() -> tuple[list[dict[str, object]], CountAccuracy]:
         hub = await start_hub(Settings())
         try:
             drift = await transaction(hub.db, ledger_drift, readonly=True)
-            return drift, await transaction(hub.db, inventory_accuracy, readonly=True)
+            accuracy = await transaction(
+                hub.db, lambda uow: inventory_accuracy(uow, system_actor("cli")), readonly=True
+            )
+            return drift, accuracy
         finally:
             await hub.close()
 
-    drift, (matched, counts) = asyncio.run(run())
-    share = f"{matched / counts * 100:.1f} %" if counts else "no counts yet"
-    out.print(f"inventory accuracy: {matched} of {counts} cycle counts matched ({share})")
+    drift, accuracy = asyncio.run(run())
+    share = f"{accuracy.percent} %" if accuracy.percent is not None else "no counts yet"
+    out.print(f"inventory accuracy: {accuracy.matched} of {accuracy.counts} cycle counts matched ({share})")
     if not drift:
         out.print("inventory check: 0 levels differ from the ledger and the live reservations")
         return

@@ -334,6 +334,15 @@ class ReturnIn(Input):
     reason: StrictStr = Field(min_length=1, max_length=500)
 
 
+class AccuracyOut(BaseModel):
+    """Cycle-count accuracy: counts that found what the hub expected, out of all counts."""
+
+    location_id: uuid.UUID | None
+    counts: int
+    matched: int
+    accuracy_percent: float | None = Field(description="one decimal; null before the first count")
+
+
 class LotOut(BaseModel):
     id: uuid.UUID
     product_id: uuid.UUID

@@ -176,6 +176,21 @@ class Movement:
 
 
 @dataclass(frozen=True)
+class CountAccuracy:
+    """Cycle counts that found what the hub expected, out of all counts."""
+
+    matched: int
+    counts: int
+
+    @property
+    def percent(self) -> Decimal | None:
+        """None before the first count: 0 % would claim every count was wrong."""
+        if not self.counts:
+            return None
+        return (Decimal(self.matched) * 100 / self.counts).quantize(Decimal("0.1"))
+
+
+@dataclass(frozen=True)
 class StockTotals:
     on_hand: Decimal
     reserved: Decimal

@@ -13,6 +13,7 @@ from productsync.domain.catalog import Product, ProductStatus
 from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from productsync.domain.events import stock_changed
 from productsync.domain.inventory import (
+    CountAccuracy,
     Location,
     LocationKind,
     Movement,
@@ -287,9 +288,18 @@ async def get_stock(uow: UnitOfWork, actor: Actor, product_id: uuid.UUID) -> Pro
     return ProductStock(product, levels, totals([lv for lv, _ in levels]))
 
 
-async def inventory_accuracy(uow: UnitOfWork, location_id: uuid.UUID | None = None) -> tuple[int, int]:
-    """Cycle-count accuracy: counts that matched what the hub expected, out of all counts."""
-    return await uow.stock.count_accuracy(location_id)
+async def inventory_accuracy(
+    uow: UnitOfWork, actor: Actor, location_id: uuid.UUID | None = None
+) -> CountAccuracy:
+    """Cycle-count accuracy over the caller's products (every product for an admin),
+    at one location or everywhere."""
+    actor.require(Scope.CATALOG_READ)
+    if location_id is not None:
+        found = await uow.locations.get(location_id)
+        if found is None or not actor.can_read(found.owner_partner_id):
+            raise NotFound("location", location_id)
+    owners = None if actor.is_admin else {p for p in (actor.partner_id, *actor.readable_partners) if p}
+    return await uow.stock.count_accuracy(location_id, owners)
 
 
 async def ledger_drift(uow: UnitOfWork) -> list[dict[str, object]]:
@@ -308,16 +318,17 @@ async def ledger_drift(uow: UnitOfWork) -> list[dict[str, object]]:
             if hold.lot_id is not None:
                 held_lots[hold.lot_id] = held_lots.get(hold.lot_id, Decimal(0)) + hold.quantity
     drift += [{**d, "field": f"lot {d['lot_id']} quantity"} for d in await uow.lots.drift()]
-    for lot_id, quantity in held_lots.items():
-        lot = await uow.lots.get(lot_id)
-        if lot is None or lot.reserved != quantity:
+    lots_found = {lot.id: lot for lot in await uow.lots.reserved_lots(set(held_lots))}
+    for lot_id in set(lots_found) | set(held_lots):
+        lot, expected = lots_found.get(lot_id), held_lots.get(lot_id, Decimal(0))
+        if lot is None or lot.reserved != expected:
             drift.append(
                 {
                     "product_id": lot.product_id if lot else None,
                     "location_id": lot.location_id if lot else None,
                     "field": f"lot {lot_id} reserved",
                     "recorded": lot.reserved if lot else None,
-                    "recomputed": quantity,
+                    "recomputed": expected,
                 }
             )
     for level in await uow.stock.reserved_levels(set(held)):

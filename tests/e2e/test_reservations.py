@@ -106,6 +106,42 @@ def test_reserve_commit_release_extend_over_http(server: Server) -> None:
         assert other.get(f"/v1/reservations/{held['id']}").status_code == 404
 
 
+def test_sales_beside_holds_and_cycle_count_accuracy_over_http(server: Server) -> None:
+    with server.client("admin") as admin:
+        partners, locations = _ids(admin)
+        item = _product(admin, partners["peak-sports"], "sports")
+        _receive(admin, item, locations["WH-PEAK"], 5)
+    where = {"location_id": locations["WH-PEAK"]}
+    with server.client("nailco") as other:
+        theirs_before = other.get("/v1/inventory/accuracy").json()
+    with server.client("peak-sports") as c:
+        before = c.get("/v1/inventory/accuracy", params=where).json()
+        assert (
+            c.post("/v1/reservations", json={"lines": [{"sku": item["sku"], "quantity": 2}]}).status_code
+            == 201
+        )
+
+        def sell(quantity: int) -> httpx.Response:
+            return c.post(
+                "/v1/stock/adjustments",
+                json={"product_id": item["id"], **where, "delta": -quantity, "kind": "sale"},
+            )
+
+        assert sell(3).status_code == 200  # the free part sells beside the hold
+        refused = sell(1)
+        assert refused.status_code == 409 and "held by reservations" in refused.json()["detail"]
+        for counted in (2, 3):  # 2 on hand: the first count matches, the second finds one more
+            r = c.post("/v1/stock/set", json={"product_id": item["id"], **where, "quantity": counted})
+            assert r.status_code == 200, r.text
+        after = c.get("/v1/inventory/accuracy", params=where).json()
+        assert (after["counts"] - before["counts"], after["matched"] - before["matched"]) == (2, 1)
+        assert after["accuracy_percent"] == round(after["matched"] / after["counts"] * 100, 1)
+        assert c.get("/v1/inventory/accuracy", params={"location_id": "nope"}).status_code == 422
+        assert c.get("/v1/inventory/accuracy", params={"location_id": str(uuid.uuid4())}).status_code == 404
+    with server.client("nailco") as other:  # another partner's counts are not in nailco's numbers
+        assert other.get("/v1/inventory/accuracy").json() == theirs_before
+
+
 def test_the_scheduler_releases_an_expired_hold(server: Server) -> None:
     with server.client("admin") as admin:
         partners, locations = _ids(admin)

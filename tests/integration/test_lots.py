@@ -198,6 +198,29 @@ async def test_expired_lots_are_written_off_and_announced(database, world) -> No
     assert await transaction(database, stock.ledger_drift, readonly=True) == []
 
 
+async def test_the_check_sees_a_lot_hold_that_no_reservation_explains(database, world) -> None:
+    """A lot whose ``reserved`` is not backed by any live hold is drift, held or not."""
+    polish = await _polish(database, world)
+    await _receive(database, world, polish, 3, "STRAY", 90)
+    held = await transaction(
+        database,
+        lambda uow: reservations.reserve(uow, world.actor_a, [LineRequest(quantity=1, product_id=polish.id)]),
+    )
+    await transaction(database, lambda uow: reservations.release(uow, world.actor_a, held.id))
+    assert await transaction(database, stock.ledger_drift, readonly=True) == []
+
+    async def corrupt(uow):  # type: ignore[no-untyped-def]
+        await uow.stock.conn.execute(
+            update(lots_table).where(lots_table.c.product_id == polish.id).values(reserved=D(2))
+        )
+
+    await transaction(database, corrupt)
+    drift = await transaction(database, stock.ledger_drift, readonly=True)
+    assert [(d["field"].endswith(" reserved"), d["recorded"], d["recomputed"]) for d in drift] == [
+        (True, D(2), D(0))
+    ]
+
+
 def test_the_check_command_reports_a_corrupted_level(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """On a database of its own: healthy → 0 differences; one row changed by hand → reported."""
     import asyncio

@@ -149,7 +149,16 @@ async def test_cycle_counts_feed_inventory_accuracy(database, world) -> None:
                 quantity=D(counted),
             ),
         )
-    matched, counts = await transaction(
-        database, lambda uow: stock.inventory_accuracy(uow, world.loc_a.id), readonly=True
+    found = await transaction(
+        database, lambda uow: stock.inventory_accuracy(uow, world.actor_a, world.loc_a.id), readonly=True
     )
-    assert (matched, counts) == (2, 3)
+    assert (found.matched, found.counts, found.percent) == (2, 3, D("66.7"))
+    # Another partner sees none of these counts, and not this location at all.
+    theirs = await transaction(
+        database, lambda uow: stock.inventory_accuracy(uow, world.actor_c), readonly=True
+    )
+    assert (theirs.counts, theirs.percent) == (0, None)
+    with pytest.raises(NotFound):
+        await transaction(
+            database, lambda uow: stock.inventory_accuracy(uow, world.actor_c, world.loc_a.id), readonly=True
+        )

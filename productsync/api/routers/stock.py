@@ -13,6 +13,7 @@ from productsync.api.commands import Reply, execute
 from productsync.api.deps import ActorDep, HubDep
 from productsync.api.schemas import (
     PROBLEM_RESPONSES,
+    AccuracyOut,
     AdjustmentIn,
     AvailabilityOut,
     AvailabilityPage,
@@ -102,6 +103,23 @@ async def adjust_stock(body: AdjustmentIn, request: Request, hub: HubDep, actor:
         )
 
     return await execute(request, hub, actor, use_case, lambda c: _change_reply(c, kind))
+
+
+@router.get("/inventory/accuracy", response_model=AccuracyOut, tags=["stock"])
+async def inventory_accuracy(
+    hub: HubDep, actor: ActorDep, location_id: uuid.UUID | None = None
+) -> AccuracyOut:
+    """Cycle-count accuracy over your products (`POST /v1/stock/set` records a count
+    with what was expected), at one location or everywhere."""
+    found = await transaction(
+        hub.db, lambda uow: stock.inventory_accuracy(uow, actor, location_id), readonly=True
+    )
+    return AccuracyOut(
+        location_id=location_id,
+        counts=found.counts,
+        matched=found.matched,
+        accuracy_percent=None if found.percent is None else float(found.percent),
+    )
 
 
 @router.get("/lots", response_model=list[LotOut], tags=["stock"])

@@ -184,6 +184,13 @@ class LotRepository(Repository):
         if lot_ids:
             await self.conn.execute(update(lots).where(_T.id.in_(lot_ids)).values(near_expiry_announced=True))
 
+    async def reserved_lots(self, also: set[uuid.UUID]) -> list[Lot]:
+        """Lots that hold something, plus the named ones (to compare with live holds)."""
+        stmt = select(lots).where(_T.reserved != 0)
+        if also:
+            stmt = select(lots).where((_T.reserved != 0) | _T.id.in_(also))
+        return [_lot(r) for r in await self.conn.execute(stmt)]
+
     async def drift(self) -> list[dict[str, Any]]:
         """Lots whose quantity differs from the sum of their ledger rows."""
         sums = (

@@ -16,12 +16,12 @@ from sqlalchemy import Integer, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.access import Actor
-from productsync.domain.inventory import Movement, StockLevel
+from productsync.domain.inventory import CountAccuracy, Movement, StockLevel
 from productsync.domain.quantities import MAX_QUANTITY
 from productsync.domain.reservations import Hold
 from productsync.store.repositories.base import Repository
 from productsync.store.repositories.log import JournalRepository
-from productsync.store.tables import locations, stock_levels, stock_movements
+from productsync.store.tables import locations, products, stock_levels, stock_movements
 from productsync.store.types import Quantity, UTCDateTime
 
 
@@ -298,16 +298,22 @@ class StockRepository(Repository):
                 out[(product_id, location_id)] = level
         return list(out.values())
 
-    async def count_accuracy(self, location_id: uuid.UUID | None = None) -> tuple[int, int]:
-        """(counts that found what was expected, counts): a count's first ledger row
-        carries ``expected``; every row of it carries the counted ``on_hand_after``."""
+    async def count_accuracy(
+        self, location_id: uuid.UUID | None = None, owners: set[uuid.UUID] | None = None
+    ) -> CountAccuracy:
+        """A count's first ledger row carries ``expected``; every row of it carries the
+        counted ``on_hand_after``. ``owners`` limits it to those partners' products."""
         m = stock_movements.c
         matched = func.sum(case((m.expected == m.on_hand_after, 1), else_=0))
         stmt = select(func.count(), matched).where(m.kind == "count", m.expected.is_not(None))
         if location_id is not None:
             stmt = stmt.where(m.location_id == location_id)
+        if owners is not None:
+            stmt = stmt.where(
+                m.product_id.in_(select(products.c.id).where(products.c.owner_partner_id.in_(owners)))
+            )
         total, hits = (await self.conn.execute(stmt)).one()
-        return int(hits or 0), int(total or 0)
+        return CountAccuracy(matched=int(hits or 0), counts=int(total or 0))
 
     async def ledger_drift(self) -> list[dict[str, Any]]:
         """Levels whose on_hand differs from the sum of their ledger (should be none)."""
