@@ -4,8 +4,8 @@ Every write that touches several stock levels touches them in one global order
 (product id, then location id; ``merge_holds``), so concurrent reservations over
 crossing lines cannot deadlock. Holds are conditional updates decided by the
 database on the newest row version; when one finds less free than the allocation
-assumed (another process took it meanwhile), the attempt is rolled back to a
-savepoint, the levels are read again and allocation runs again. The last attempt
+assumed (another process took it meanwhile), the attempt undoes its own holds, the
+levels are read again and allocation runs again. The last attempt
 reads the levels with row locks, so it cannot lose a race and its answer (held, or
 409 with the short lines) is final.
 """
@@ -260,11 +260,10 @@ async def _hold(
     channel: Channel | None,
     as_reservation: Callable[[dict[int, list[Hold]], dict[int, Decimal]], Reservation],
 ) -> tuple[Reservation, list[StockLevel]]:
-    """Allocate, write the reservation, then hold. The reservation row goes in before the
-    holds so that the row locks the holds take are kept only for the journal and commit.
-    A hold that finds less free than allocated undoes the holds before it (same
-    transaction, rows still locked by us) and allocation runs again on fresh levels."""
-    written = False
+    """Allocate, then hold. A hold that finds less free than allocated undoes the holds
+    before it (same transaction, rows still locked by us) and allocation runs again on
+    fresh levels. The reservation row goes in with the journal at commit, so the row
+    locks the holds take are kept for one statement and the commit only."""
     stocked = [p for p, _, _ in requested if not p.is_bundle] + list(components.values())
     tracked = await lots.tracked(uow, stocked)
     today = uow.now.date()
@@ -281,11 +280,6 @@ async def _hold(
         )
         holds = _pin_lots(allocation.holds, lot_map, today, days)
         reservation = as_reservation(holds, allocation.backordered)
-        if written:
-            await uow.reservations.set_lines(reservation)
-        else:
-            await uow.reservations.add(reservation)
-            written = True
         done: list[tuple[Hold, StockLevel]] = []
         lots_held: list[Hold] = []
         for hold in reservation.holds():
@@ -298,6 +292,7 @@ async def _hold(
                     break
                 lots_held.append(hold)
         else:
+            uow.reservations.add(reservation)
             return reservation, [level for _, level in done]
         if final:  # rows are locked: the allocation cannot have been overtaken
             raise AssertionError("a hold failed under row locks")

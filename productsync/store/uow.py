@@ -111,7 +111,7 @@ class UnitOfWork:
         self.receipts = ReceiptRepository(conn)
         self.aliases = AliasRepository(conn)
         self.conflicts = ConflictRepository(conn)
-        self.reservations = ReservationRepository(conn)
+        self.reservations = ReservationRepository(conn, self.journal)
         self.lots = LotRepository(conn)
         return self
 

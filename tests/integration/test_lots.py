@@ -209,13 +209,16 @@ async def test_the_check_sees_a_lot_hold_that_no_reservation_explains(database, 
     await transaction(database, lambda uow: reservations.release(uow, world.actor_a, held.id))
     assert await transaction(database, stock.ledger_drift, readonly=True) == []
 
-    async def corrupt(uow):  # type: ignore[no-untyped-def]
+    async def set_reserved(uow, value):  # type: ignore[no-untyped-def]
         await uow.stock.conn.execute(
-            update(lots_table).where(lots_table.c.product_id == polish.id).values(reserved=D(2))
+            update(lots_table).where(lots_table.c.product_id == polish.id).values(reserved=value)
         )
 
-    await transaction(database, corrupt)
-    drift = await transaction(database, stock.ledger_drift, readonly=True)
+    await transaction(database, lambda uow: set_reserved(uow, D(2)))
+    try:
+        drift = await transaction(database, stock.ledger_drift, readonly=True)
+    finally:  # the database is shared with the tests after this one
+        await transaction(database, lambda uow: set_reserved(uow, D(0)))
     assert [(d["field"].endswith(" reserved"), d["recorded"], d["recomputed"]) for d in drift] == [
         (True, D(2), D(0))
     ]

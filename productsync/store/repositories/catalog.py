@@ -162,6 +162,19 @@ class CategoryRepository(Repository):
         return [_category(r) for r in await self.conn.execute(select(categories).order_by(categories.c.code))]
 
 
+# Built once: constructing a statement and its cache key costs more than running it.
+_FOR_LINES = select(
+    products,
+    select(bundle_components.c.component_id)
+    .where(bundle_components.c.component_id == products.c.id)
+    .exists()
+    .label("in_bundle"),
+).where(
+    or_(
+        products.c.id.in_(bindparam("b_ids", expanding=True)),
+        products.c.sku.in_(bindparam("b_skus", expanding=True)),
+    )
+)
 _PRODUCT_BY_ID = select(products).where(products.c.id == bindparam("b_id"))
 _PRODUCT_BY_SKU = select(products).where(products.c.sku == bindparam("b_sku"))
 _LOCATION_COLUMNS = [c.label(f"loc_{c.name}") for c in locations.c]
@@ -206,16 +219,11 @@ class ProductRepository(Repository):
     ) -> tuple[dict[uuid.UUID, Product], dict[str, Product], set[uuid.UUID]]:
         """Products named by id or SKU in one query, and which of them are in a bundle
         (so a use case knows without another round trip whether bundles need news)."""
-        in_bundle = (
-            select(bundle_components.c.component_id)
-            .where(bundle_components.c.component_id == products.c.id)
-            .exists()
-            .label("in_bundle")
-        )
-        stmt = select(products, in_bundle).where(or_(products.c.id.in_(ids), products.c.sku.in_(skus)))
+        stmt = _FOR_LINES
+        params = {"b_ids": list(ids), "b_skus": list(skus)}
         by_id: dict[uuid.UUID, Product] = {}
         flagged: set[uuid.UUID] = set()
-        for r in await self.conn.execute(stmt):
+        for r in await self.conn.execute(stmt, params):
             by_id[r.id] = _product(r)
             if r.in_bundle:
                 flagged.add(r.id)

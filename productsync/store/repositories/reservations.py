@@ -6,11 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.reservations import Line, Reservation, ReservationStatus
 from productsync.store.repositories.base import Repository
+from productsync.store.repositories.log import JournalRepository
 from productsync.store.tables import reservations
 
 _R = reservations.c
@@ -32,20 +33,26 @@ def _reservation(row: Row[Any]) -> Reservation:
 
 
 class ReservationRepository(Repository):
-    async def add(self, r: Reservation) -> None:
-        await self.conn.execute(
-            insert(reservations).values(
-                id=r.id,
-                partner_id=r.partner_id,
-                channel_id=r.channel_id,
-                external_ref=r.external_ref,
-                status=r.status.value,
-                expires_at=r.expires_at,
-                lines=[line.to_json() for line in r.lines],
-                version=r.version,
-                created_at=r.created_at,
-                updated_at=r.updated_at,
-            )
+    def __init__(self, conn: Any, journal: JournalRepository) -> None:
+        super().__init__(conn)
+        self.journal = journal
+
+    def add(self, r: Reservation) -> None:
+        """Written with the transaction's journal at commit (nothing reads it back before)."""
+        self.journal.insert_at_commit(
+            reservations,
+            {
+                "id": r.id,
+                "partner_id": r.partner_id,
+                "channel_id": r.channel_id,
+                "external_ref": r.external_ref,
+                "status": r.status.value,
+                "expires_at": r.expires_at,
+                "lines": [line.to_json() for line in r.lines],
+                "version": r.version,
+                "created_at": r.created_at,
+                "updated_at": r.updated_at,
+            },
         )
 
     async def save(self, r: Reservation) -> None:
@@ -55,12 +62,6 @@ class ReservationRepository(Repository):
             .values(
                 status=r.status.value, expires_at=r.expires_at, version=r.version, updated_at=r.updated_at
             )
-        )
-
-    async def set_lines(self, r: Reservation) -> None:
-        """A re-allocation before commit (the first allocation lost a race)."""
-        await self.conn.execute(
-            update(reservations).where(_R.id == r.id).values(lines=[line.to_json() for line in r.lines])
         )
 
     async def get(self, reservation_id: uuid.UUID, *, for_update: bool = False) -> Reservation | None:

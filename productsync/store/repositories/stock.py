@@ -60,6 +60,7 @@ _APPLY_DELTA = (
     )
     .returning(*stock_levels.c)
 )
+_LEVELS_OF = select(stock_levels).where(_L.product_id.in_(bindparam("b_ids", expanding=True)))
 _ADD_MOVEMENT = insert(stock_movements).returning(stock_movements.c.id)
 
 _Q = Quantity()
@@ -223,7 +224,7 @@ class StockRepository(Repository):
         """Every level of many products in one query (the dispatcher's per-round read)."""
         out: dict[uuid.UUID, list[StockLevel]] = {pid: [] for pid in product_ids}
         if product_ids:
-            for r in await self.conn.execute(select(stock_levels).where(_L.product_id.in_(product_ids))):
+            for r in await self.conn.execute(_LEVELS_OF, {"b_ids": list(product_ids)}):
                 out[r.product_id].append(_level(r))
         return out
 
