@@ -76,7 +76,7 @@ async def reserve(
     if len(lines) > MAX_LINES:
         raise InvalidInput(f"at most {MAX_LINES} lines per reservation", field="lines")
     channel = await owned_channel(uow, actor, channel_id) if channel_id is not None else None
-    by_id, by_sku, in_bundles = await uow.products.for_lines(
+    by_id, by_sku, in_bundles, named_levels = await uow.products.for_lines(
         {req.product_id for req in lines if req.product_id is not None},
         {req.sku.strip().upper() for req in lines if req.product_id is None and req.sku is not None},
     )
@@ -120,7 +120,11 @@ async def reserve(
         )
 
     reservation_id = uuid.uuid4()
-    reservation, levels = await _hold(uow, requested, components, stocked_ids, channel, as_reservation)
+    # The named products' levels came with them; a bundle's components are read in _hold.
+    prefetched = named_levels if stocked_ids <= set(named_levels) else None
+    reservation, levels = await _hold(
+        uow, requested, components, stocked_ids, channel, as_reservation, prefetched
+    )
     known = {p.id: p for p, _, _ in requested} | components
     # Components' bundles need news; a product in no bundle (the common case) costs no query.
     bundles_may_move = bool(components) or bool(in_bundles & stocked_ids)
@@ -259,6 +263,7 @@ async def _hold(
     stocked_ids: set[uuid.UUID],
     channel: Channel | None,
     as_reservation: Callable[[dict[int, list[Hold]], dict[int, Decimal]], Reservation],
+    prefetched: dict[uuid.UUID, list[StockLevel]] | None,
 ) -> tuple[Reservation, list[StockLevel]]:
     """Allocate, then hold. A hold that finds less free than allocated undoes the holds
     before it (same transaction, rows still locked by us) and allocation runs again on
@@ -272,6 +277,8 @@ async def _hold(
         final = attempt > OPTIMISTIC_ATTEMPTS
         if final:
             levels = await uow.stock.levels_for_update(stocked_ids)
+        elif attempt == 1 and prefetched is not None:
+            levels = {pid: prefetched[pid] for pid in stocked_ids}
         else:
             levels = await uow.stock.levels_for_products(stocked_ids)
         lot_map = LotMap(tracked, await uow.lots.for_products(tracked, for_update=final) if tracked else {})

@@ -20,7 +20,7 @@ from productsync.domain.catalog import (
     TaxClass,
 )
 from productsync.domain.identifiers import gtin14
-from productsync.domain.inventory import Location, LocationKind
+from productsync.domain.inventory import Location, LocationKind, StockLevel
 from productsync.domain.quantities import BaseUnit
 from productsync.store.repositories.base import Repository
 from productsync.store.tables import (
@@ -31,6 +31,7 @@ from productsync.store.tables import (
     partners,
     product_barcodes,
     products,
+    stock_levels,
 )
 
 
@@ -163,16 +164,21 @@ class CategoryRepository(Repository):
 
 
 # Built once: constructing a statement and its cache key costs more than running it.
-_FOR_LINES = select(
-    products,
-    select(bundle_components.c.component_id)
-    .where(bundle_components.c.component_id == products.c.id)
-    .exists()
-    .label("in_bundle"),
-).where(
-    or_(
-        products.c.id.in_(bindparam("b_ids", expanding=True)),
-        products.c.sku.in_(bindparam("b_skus", expanding=True)),
+_FOR_LINES = (
+    select(
+        products,
+        select(bundle_components.c.component_id)
+        .where(bundle_components.c.component_id == products.c.id)
+        .exists()
+        .label("in_bundle"),
+        *(c.label(f"lv_{c.name}") for c in stock_levels.c if c.name != "product_id"),
+    )
+    .select_from(products.outerjoin(stock_levels, stock_levels.c.product_id == products.c.id))
+    .where(
+        or_(
+            products.c.id.in_(bindparam("b_ids", expanding=True)),
+            products.c.sku.in_(bindparam("b_skus", expanding=True)),
+        )
     )
 )
 _PRODUCT_BY_ID = select(products).where(products.c.id == bindparam("b_id"))
@@ -216,18 +222,33 @@ class ProductRepository(Repository):
 
     async def for_lines(
         self, ids: set[uuid.UUID], skus: set[str]
-    ) -> tuple[dict[uuid.UUID, Product], dict[str, Product], set[uuid.UUID]]:
-        """Products named by id or SKU in one query, and which of them are in a bundle
-        (so a use case knows without another round trip whether bundles need news)."""
-        stmt = _FOR_LINES
-        params = {"b_ids": list(ids), "b_skus": list(skus)}
+    ) -> tuple[
+        dict[uuid.UUID, Product], dict[str, Product], set[uuid.UUID], dict[uuid.UUID, list[StockLevel]]
+    ]:
+        """Products named by id or SKU, which of them are in a bundle (so a use case knows
+        whether bundles need news) and their stock levels, all in one round trip."""
         by_id: dict[uuid.UUID, Product] = {}
         flagged: set[uuid.UUID] = set()
-        for r in await self.conn.execute(stmt, params):
-            by_id[r.id] = _product(r)
+        levels: dict[uuid.UUID, list[StockLevel]] = {}
+        for r in await self.conn.execute(_FOR_LINES, {"b_ids": list(ids), "b_skus": list(skus)}):
+            if r.id not in by_id:
+                by_id[r.id] = _product(r)
+                levels[r.id] = []
             if r.in_bundle:
                 flagged.add(r.id)
-        return by_id, {p.sku: p for p in by_id.values()}, flagged
+            if r.lv_location_id is not None:
+                levels[r.id].append(
+                    StockLevel(
+                        product_id=r.id,
+                        location_id=r.lv_location_id,
+                        on_hand=r.lv_on_hand,
+                        reserved=r.lv_reserved,
+                        safety_stock=r.lv_safety_stock,
+                        version=r.lv_version,
+                        updated_at=r.lv_updated_at,
+                    )
+                )
+        return by_id, {p.sku: p for p in by_id.values()}, flagged, levels
 
     async def get_many(self, product_ids: set[uuid.UUID]) -> dict[uuid.UUID, Product]:
         if not product_ids:
