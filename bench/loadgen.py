@@ -3,7 +3,10 @@
 Python HTTP clients cost more CPU per request than the server under test does,
 and on a 2-core machine the client competes with the server; pre-built requests
 over raw sockets keep the client's share small. Each of N connections sends one
-request at a time (closed loop) and records its latency.
+request at a time and records its latency: as fast as answers come (closed loop), or,
+with ``rate``, on a fixed schedule that together offers ``rate`` requests/s (open
+loop). Open-loop latency counts from when a request was due, not when it was sent,
+so a server falling behind shows in the percentiles instead of slowing the clients.
 """
 
 from __future__ import annotations
@@ -67,24 +70,31 @@ async def run(
     seconds: float,
     warmup: float = 2.0,
     seed: int = 1,
+    rate: float | None = None,
 ) -> Result:
     result = Result()
     stop_at = time.monotonic() + warmup + seconds
     measure_from = time.monotonic() + warmup
 
+    interval = connections / rate if rate else 0.0
+
     async def worker(i: int) -> None:
         rng = random.Random(seed * 1000 + i)
         reader, writer = await asyncio.open_connection(host, port)
+        due = time.monotonic() + interval * i / connections
         try:
             while True:
+                if rate:
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
                 now = time.monotonic()
                 if now >= stop_at:
                     return
                 req = make_request(rng)
-                t0 = time.perf_counter()
+                t0 = due if rate else time.monotonic()
                 writer.write(req)
                 status = await _read_response(reader)
-                elapsed = (time.perf_counter() - t0) * 1000
+                elapsed = (time.monotonic() - t0) * 1000
+                due += interval
                 if now >= measure_from:
                     result.statuses[status] = result.statuses.get(status, 0) + 1
                     if 200 <= status < 300:

@@ -8,6 +8,9 @@ components belong to the two partners; starts ``productsync serve --workers 2``;
 drives 64 concurrent keep-alive clients posting ``/v1/reservations`` for 20 s each:
 
   (a) 1-3 lines on random products,
+  (o) the same, open loop: the 64 connections together offer --rate (500) per second on a
+      fixed schedule, latency counted from when each request was due (the latency a
+      shop sees at that load, rather than the queueing of 64 clients at saturation),
   (b) every client on one hot SKU,
   (c) one bundle of two components of two partners,
   (d) a scarce SKU: 64 clients race for 500 units (an oversell would show here).
@@ -127,7 +130,8 @@ async def main() -> None:
     parser.add_argument("--products", type=int, default=1000)
     parser.add_argument("--bundles", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2, help="server processes")
-    parser.add_argument("--runs", default="abcd", help="which runs, e.g. 'a' or 'ac' (d is always run)")
+    parser.add_argument("--runs", default="aobcd", help="which runs, e.g. 'a' or 'ac' (d is always run)")
+    parser.add_argument("--rate", type=float, default=500, help="offered reservations/s of run (o)")
     args = parser.parse_args()
     url = await test_services.create_postgres_database()
     try:
@@ -153,6 +157,7 @@ async def main() -> None:
 
         runs = {
             "(a) 1-3 random lines": lines,
+            f"(o) as (a), open loop at {args.rate:.0f}/s offered": lines,
             "(b) one hot SKU": lambda rng: post({"lines": [{"product_id": ids[0], "quantity": 1}]}),
             "(c) bundle of 2 partners' components": lambda rng: post(
                 {"lines": [{"product_id": rng.choice(bundles), "quantity": 1}]}
@@ -181,7 +186,13 @@ async def main() -> None:
         try:
             for name, make in runs.items():
                 results[name] = await loadgen.run(
-                    "127.0.0.1", port, make, connections=args.clients, seconds=args.seconds, warmup=1.0
+                    "127.0.0.1",
+                    port,
+                    make,
+                    connections=args.clients,
+                    seconds=args.seconds,
+                    warmup=1.0,
+                    rate=args.rate if name.startswith("(o)") else None,
                 )
         finally:
             stop(server)
