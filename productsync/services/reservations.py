@@ -287,27 +287,47 @@ async def _hold(
         )
         holds = _pin_lots(allocation.holds, lot_map, today, days)
         reservation = as_reservation(holds, allocation.backordered)
-        done: list[tuple[Hold, StockLevel]] = []
-        lots_held: list[Hold] = []
-        for hold in reservation.holds():
-            level = await uow.stock.try_hold(hold, uow.now)
-            if level is None:
-                break
-            done.append((hold, level))
-            if hold.lot_id is not None:
-                if await uow.lots.hold(hold.lot_id, hold.quantity, uow.now) is None:
-                    break
-                lots_held.append(hold)
-        else:
+        taken = await _take_holds(uow, reservation.holds())
+        if taken is not None:
             uow.reservations.add(reservation)
-            return reservation, [level for _, level in done]
+            return reservation, taken
         if final:  # rows are locked: the allocation cannot have been overtaken
             raise AssertionError("a hold failed under row locks")
-        for hold in reversed(lots_held):
-            await uow.lots.unhold(hold.lot_id, hold.quantity, uow.now)  # type: ignore[arg-type]
-        for hold, _ in reversed(done):
-            await uow.stock.unhold(hold, uow.now)
     raise AssertionError("unreachable")
+
+
+async def _take_holds(uow: UnitOfWork, holds: list[Hold]) -> list[StockLevel] | None:
+    """Raise every level (and lot) by its holds, or undo what was raised and answer None.
+    Several levels go in one statement where the database allows it."""
+    per_level: dict[tuple[uuid.UUID, uuid.UUID], Decimal] = {}
+    for hold in holds:
+        key = (hold.product_id, hold.location_id)
+        per_level[key] = per_level.get(key, Decimal(0)) + hold.quantity
+    raised: dict[tuple[uuid.UUID, uuid.UUID], StockLevel] = {}
+    together = await uow.stock.try_hold_levels(per_level, uow.now) if len(per_level) > 1 else None
+    if together is not None:
+        raised = together
+    else:
+        for (product_id, location_id), quantity in per_level.items():
+            level = await uow.stock.try_hold(Hold(product_id, location_id, quantity), uow.now)
+            if level is None:
+                break
+            raised[(product_id, location_id)] = level
+    lots_held: list[Hold] = []
+    if len(raised) == len(per_level):
+        for hold in holds:
+            if hold.lot_id is None:
+                continue
+            if await uow.lots.hold(hold.lot_id, hold.quantity, uow.now) is None:
+                break
+            lots_held.append(hold)
+        else:
+            return list(raised.values())
+    for hold in reversed(lots_held):
+        await uow.lots.unhold(hold.lot_id, hold.quantity, uow.now)  # type: ignore[arg-type]
+    for product_id, location_id in reversed(list(raised)):
+        await uow.stock.unhold(Hold(product_id, location_id, per_level[(product_id, location_id)]), uow.now)
+    return None
 
 
 async def get_reservation(uow: UnitOfWork, actor: Actor, reservation_id: uuid.UUID) -> Reservation:

@@ -15,6 +15,11 @@ from productsync.domain.quantities import SCALE
 _FACTOR = 10**SCALE
 
 
+def scaled(value: Decimal | int | str) -> int:
+    """A quantity as stored: integer thousandths."""
+    return int(Decimal(value) * _FACTOR)
+
+
 class Quantity(TypeDecorator[Decimal]):
     """A Decimal stored as a scaled integer (thousandths).
 
@@ -29,7 +34,7 @@ class Quantity(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
         if value is None:
             return None
-        return int(Decimal(value) * _FACTOR)
+        return scaled(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, func, insert, select, update
+from sqlalchemy import Integer, bindparam, case, func, insert, select, text, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.access import Actor
@@ -22,7 +22,7 @@ from productsync.domain.reservations import Hold
 from productsync.store.repositories.base import Repository
 from productsync.store.repositories.log import JournalRepository
 from productsync.store.tables import locations, products, stock_levels, stock_movements
-from productsync.store.types import Quantity, UTCDateTime
+from productsync.store.types import Quantity, UTCDateTime, scaled
 
 
 def _level(row: Row[Any]) -> StockLevel:
@@ -87,6 +87,33 @@ _UNHOLD = (
         updated_at=bindparam("b_now", type_=_NOW),
     )
     .returning(*stock_levels.c)
+)
+# Several holds in one statement (PostgreSQL): the CTE locks the levels in the global
+# order (its rows are locked as they leave the sort), then each level is raised only if
+# what is free covers its share. Fewer levels coming back means some were short.
+_HOLD_MANY_PG = (
+    text(
+        """
+    WITH wanted AS (
+        SELECT * FROM unnest(CAST(:b_products AS uuid[]), CAST(:b_locations AS uuid[]),
+                             CAST(:b_quantities AS bigint[])) AS w(product_id, location_id, quantity)
+    ), locked AS MATERIALIZED (
+        SELECT s.product_id, s.location_id FROM stock_levels s
+        JOIN wanted w ON s.product_id = w.product_id AND s.location_id = w.location_id
+        ORDER BY s.product_id, s.location_id
+        FOR UPDATE OF s
+    )
+    UPDATE stock_levels s
+    SET reserved = s.reserved + w.quantity, version = s.version + 1, updated_at = :b_now
+    FROM wanted w, locked l
+    WHERE s.product_id = w.product_id AND s.location_id = w.location_id
+      AND l.product_id = s.product_id AND l.location_id = s.location_id
+      AND s.on_hand - s.reserved - s.safety_stock >= w.quantity
+    RETURNING s.*
+    """
+    )
+    .bindparams(bindparam("b_now", type_=_NOW))
+    .columns(*stock_levels.c)
 )
 # Committing a hold: the held quantity leaves both reserved and on_hand.
 _SELL_HELD = (
@@ -161,6 +188,24 @@ class StockRepository(Repository):
     async def try_hold(self, hold: Hold, now: datetime) -> StockLevel | None:
         """Raise reserved by the hold if that much is free; None if not (or no level)."""
         return await self._level_change(_HOLD, hold, now)
+
+    async def try_hold_levels(
+        self, wanted: dict[tuple[uuid.UUID, uuid.UUID], Decimal], now: datetime
+    ) -> dict[tuple[uuid.UUID, uuid.UUID], StockLevel] | None:
+        """Raise several levels at once (PostgreSQL; None elsewhere, hold one by one).
+        Returns the levels raised: all of ``wanted`` or, when some were short, fewer
+        (every one of them locked by now, so undoing and re-reading cannot lose a race)."""
+        if not self.is_postgres:
+            return None
+        keys = sorted(wanted)
+        params = {
+            "b_products": [p for p, _ in keys],
+            "b_locations": [loc for _, loc in keys],
+            "b_quantities": [scaled(wanted[k]) for k in keys],
+            "b_now": now,
+        }
+        rows = await self.conn.execute(_HOLD_MANY_PG, params)
+        return {(r.product_id, r.location_id): _level(r) for r in rows}
 
     async def unhold(self, hold: Hold, now: datetime) -> StockLevel | None:
         return await self._level_change(_UNHOLD, hold, now)
