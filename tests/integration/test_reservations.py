@@ -16,7 +16,7 @@ from productsync.domain.channels import ChannelKind, NewChannel
 from productsync.domain.errors import Conflict, ErrorCode, InsufficientStock, InvalidInput, NotFound
 from productsync.domain.inventory import MovementKind
 from productsync.domain.quantities import BaseUnit
-from productsync.domain.reservations import ReservationStatus
+from productsync.domain.reservations import Hold, ReservationStatus
 from productsync.services import availability, catalog, channels, reservations, stock
 from productsync.services.reservations import LineRequest
 from productsync.store.tables import outbox
@@ -341,3 +341,36 @@ async def test_bundle_components_must_be_shared_with_the_bundle_owner(database, 
         await _product(database, world.b, kind=ProductKind.BUNDLE, components=[])
     with pytest.raises(NotFound):
         await _product(database, world.b, kind=ProductKind.BUNDLE, components=[Component(uuid.uuid4(), D(1))])
+
+
+async def test_holding_several_levels_at_once_raises_only_those_with_enough_free(database, world) -> None:
+    """The one-statement hold of PostgreSQL (SQLite holds level by level: None)."""
+    other = await _product(database, world.a)
+    await _receive(database, world.actor_a, world.product.id, world.loc_a.id, 5)
+    await _receive(database, world.actor_a, other.id, world.loc_a.id, 1)
+    wanted = {(world.product.id, world.loc_a.id): D(2), (other.id, world.loc_a.id): D(3)}
+
+    async def hold(uow, wanted):  # type: ignore[no-untyped-def]
+        raised = await uow.stock.try_hold_levels(wanted, uow.now)
+        if raised is not None:
+            for product_id, location_id in raised:
+                await uow.stock.unhold(
+                    Hold(product_id, location_id, wanted[(product_id, location_id)]), uow.now
+                )
+        return raised
+
+    raised = await transaction(database, lambda uow: hold(uow, wanted))
+    if database.engine.dialect.name == "sqlite":
+        assert raised is None
+        return
+    assert raised is not None and set(raised) == {(world.product.id, world.loc_a.id)}
+    assert raised[(world.product.id, world.loc_a.id)].reserved == 2  # only the level with enough free
+    wanted[(other.id, world.loc_a.id)] = D(1)
+    both = await transaction(database, lambda uow: hold(uow, wanted))
+    assert both is not None and {k: lv.reserved for k, lv in both.items()} == {
+        (world.product.id, world.loc_a.id): 2,
+        (other.id, world.loc_a.id): 1,
+    }
+    # every raise was undone above: nothing stays held
+    assert (await _level(database, world.product.id, world.loc_a.id)).reserved == 0
+    assert (await _level(database, other.id, world.loc_a.id)).reserved == 0
