@@ -64,6 +64,11 @@ def serve(
         asyncio.run(prepare_schema(settings))
         os.environ["PRODUCTSYNC_AUTO_MIGRATE"] = "false"
     console.print(f"productsync on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    if workers > 1:
+        from productsync.serving import balanced_available, serve_balanced
+
+        if balanced_available():
+            raise typer.Exit(serve_balanced(host, port, workers, settings.log_level))
     uvicorn.run(
         "productsync.api.app:factory",
         factory=True,

@@ -55,10 +55,15 @@ async def fan_out(uow: UnitOfWork, *, limit: int = 1000) -> int:
         else:  # nothing to send it (paused, disabled, or a kind that reads the stream itself)
             await uow.channels.backfilled(waiting.id)
     cursor = await uow.deliveries.cursor(FANOUT, uow.now)
+    channels = [c for c in await uow.channels.find(None) if c.kind in DELIVERABLE]
+    if not channels:  # nobody to deliver to: move past the events without reading them
+        latest = await uow.outbox.latest_seq()
+        if latest > cursor:
+            await uow.deliveries.set_cursor(FANOUT, latest, uow.now)
+        return 0
     events = await uow.outbox.after(cursor, partners=None, limit=limit, directed=True)
     if not events:
         return 0
-    channels = [c for c in await uow.channels.find(None) if c.kind in DELIVERABLE]
     rows: list[dict[str, Any]] = []
     for e, chosen in await routing(uow, events, channels):
         for channel in chosen:

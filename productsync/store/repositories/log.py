@@ -200,20 +200,19 @@ class OutboxRepository(Repository):
         """
         if self.is_postgres:
             await self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEQUENCER_LOCK})
-        ids = [
-            r[0]
-            for r in await self.conn.execute(
-                select(outbox.c.id).where(outbox.c.seq.is_(None)).order_by(outbox.c.id).limit(limit)
-            )
-        ]
-        if not ids:
-            return 0
         top = (await self.conn.execute(select(func.coalesce(func.max(outbox.c.seq), 0)))).scalar_one()
-        await self.conn.execute(
-            update(outbox).where(outbox.c.id == bindparam("b_id")).values(seq=bindparam("b_seq")),
-            [{"b_id": i, "b_seq": int(top) + n} for n, i in enumerate(ids, start=1)],
+        todo = (
+            select(outbox.c.id, func.row_number().over(order_by=outbox.c.id).label("n"))
+            .where(outbox.c.seq.is_(None))
+            .order_by(outbox.c.id)
+            .limit(limit)
+            .subquery()
         )
-        return len(ids)
+        # One statement, not one per event: it runs under the sequencer lock.
+        stamped = await self.conn.execute(
+            update(outbox).where(outbox.c.id == todo.c.id).values(seq=int(top) + todo.c.n)
+        )
+        return int(stamped.rowcount or 0)
 
     async def append_sequenced(self, rows: list[dict[str, Any]]) -> None:
         """Insert events with their ``seq`` already stamped. Only valid inside a
