@@ -10,7 +10,9 @@ spreads new connections across them evenly.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import signal
 import socket
 import time
@@ -19,6 +21,7 @@ from types import FrameType
 
 APP = "productsync.api.app:factory"
 RESTART_PAUSE_SECONDS = 1.0
+PR_SET_PDEATHSIG = 1
 
 
 def balanced_available() -> bool:
@@ -35,10 +38,23 @@ def _listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _run_one(host: str, port: int, log_level: str) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Linux: a supervisor killed outright (SIGKILL) must not leave its API processes
+    holding the port; the kernel sends them SIGTERM when it goes."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return  # not Linux: stopping the supervisor normally still stops its processes
+    if os.getppid() != parent:  # it went before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _run_one(host: str, port: int, log_level: str, parent: int) -> None:
     """One API process: its own socket on the shared port, one uvicorn server."""
     import uvicorn
 
+    _die_with_parent(parent)
     sock = _listener(host, port)
     config = uvicorn.Config(APP, factory=True, log_level=log_level, access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
@@ -52,7 +68,7 @@ def serve_balanced(host: str, port: int, workers: int, log_level: str) -> int:
     stopping = False
 
     def start() -> BaseProcess:
-        proc = ctx.Process(target=_run_one, args=(host, port, log_level), daemon=False)
+        proc = ctx.Process(target=_run_one, args=(host, port, log_level, os.getpid()), daemon=False)
         proc.start()
         return proc
 

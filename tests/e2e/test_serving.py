@@ -130,6 +130,19 @@ def test_connections_spread_over_both_processes_and_a_dead_one_comes_back(two_pr
     assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in live)
 
 
+def test_killing_the_supervisor_outright_takes_its_processes_along(two_processes) -> None:  # type: ignore[no-untyped-def]
+    proc, port = two_processes
+    workers = [p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert len(workers) == 2
+    proc.kill()
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() and not _zombie(pid) for pid in workers):
+        assert time.monotonic() < deadline, "API processes outlived their supervisor"
+        time.sleep(0.2)
+    assert _listening(port) == 0
+
+
 def _zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
