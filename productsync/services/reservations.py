@@ -13,7 +13,7 @@ reads the levels with row locks, so it cannot lose a race and its answer (held, 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -53,10 +53,6 @@ class LineRequest:
     sku: str | None = None
     unit: str | None = None
     location_id: uuid.UUID | None = None
-
-
-class _Raced(Exception):
-    """A hold found less free than its allocation assumed: allocate again."""
 
 
 async def reserve(
@@ -369,19 +365,9 @@ async def commit_held(
     events: list[DomainEvent] = []
     codes = await uow.locations.codes({h.location_id for h in reservation.holds()})
     for hold in reservation.holds():
-        level = await uow.stock.sell_held(hold, uow.now)
-        lot_ok = (
-            hold.lot_id is None or await uow.lots.sell_held(hold.lot_id, hold.quantity, uow.now) is not None
+        level = await _settle(
+            uow, hold, uow.stock.sell_held, uow.lots.sell_held, "a held level no longer covers its hold"
         )
-        if level is not None and not lot_ok:
-            level = None
-        if level is None:
-            raise Conflict(
-                "a held level no longer covers its hold; run `productsync check`",
-                code=ErrorCode.INSUFFICIENT_STOCK,
-                product_id=str(hold.product_id),
-                location_id=str(hold.location_id),
-            )
         movement = Movement(
             hold.product_id,
             hold.location_id,
@@ -454,20 +440,34 @@ async def _give_back(
     await uow.reservations.save(done)
     levels = []
     for hold in done.holds():
-        level = await uow.stock.unhold(hold, uow.now)
-        lot_ok = hold.lot_id is None or await uow.lots.unhold(hold.lot_id, hold.quantity, uow.now) is not None
-        if level is not None and not lot_ok:
-            level = None
-        if level is None:
-            raise Conflict(
-                "a held level holds less than the reservation; run `productsync check`",
-                code=ErrorCode.INSUFFICIENT_STOCK,
-                product_id=str(hold.product_id),
-                location_id=str(hold.location_id),
+        levels.append(
+            await _settle(
+                uow, hold, uow.stock.unhold, uow.lots.unhold, "a held level holds less than the reservation"
             )
-        levels.append(level)
+        )
     await _announce(uow, actor, done, f"reservation.{status.value}", reservation, levels)
     return done
+
+
+async def _settle(
+    uow: UnitOfWork,
+    hold: Hold,
+    level_change: Callable[[Hold, datetime], Awaitable[StockLevel | None]],
+    lot_change: Callable[[uuid.UUID, Decimal, datetime], Awaitable[Lot | None]],
+    problem: str,
+) -> StockLevel:
+    """Let a hold go (sold or given back) on its level and its lot; a level or lot that no
+    longer carries the hold means the books disagree, so nothing is written."""
+    level = await level_change(hold, uow.now)
+    lot_ok = hold.lot_id is None or await lot_change(hold.lot_id, hold.quantity, uow.now) is not None
+    if level is None or not lot_ok:
+        raise Conflict(
+            f"{problem}; run `productsync check`",
+            code=ErrorCode.INSUFFICIENT_STOCK,
+            product_id=str(hold.product_id),
+            location_id=str(hold.location_id),
+        )
+    return level
 
 
 async def _announce(

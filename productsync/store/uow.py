@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from productsync.domain.errors import Conflict, ErrorCode, InvalidInput
 from productsync.store.database import Database
@@ -121,11 +121,6 @@ class UnitOfWork:
         if self.db.secret_box is None:
             raise RuntimeError("no secret box configured for this database")
         return self.db.secret_box
-
-    def savepoint(self) -> AsyncTransaction:
-        """``async with uow.savepoint():`` undoes only its own writes when it raises."""
-        assert self._conn is not None
-        return self._conn.begin_nested()
 
     async def ping(self) -> None:
         """A trivial round trip, for health checks."""
