@@ -40,6 +40,13 @@ class Actor:
     def has(self, scope: Scope) -> bool:
         return self.is_admin or scope in self.scopes
 
+    def readable_owners(self) -> frozenset[uuid.UUID] | None:
+        """The partners whose data this actor may read: its own and those sharing with it.
+        ``None`` means every partner (an admin); lists filter with it in one query."""
+        if self.is_admin:
+            return None
+        return frozenset(p for p in (self.partner_id, *self.readable_partners) if p is not None)
+
     def can_read(self, owner: uuid.UUID | None) -> bool:
         """Own data, shared catalogs, and hub-wide things (no owner)."""
         if self.is_admin or owner is None:

@@ -89,6 +89,13 @@ class Channel:
             return False
         return not self.category_ids or category_id in self.category_ids
 
+    def counts_location(self, location_id: uuid.UUID | str | None) -> bool:
+        """Whether stock at this location makes the channel's availability: every location
+        when the channel names none, otherwise only the ones it names."""
+        if not self.location_ids:
+            return True
+        return location_id is not None and str(location_id) in {str(x) for x in self.location_ids}
+
     def routes(
         self,
         *,
@@ -115,8 +122,7 @@ class Channel:
             return False
         if event_type.endswith("stock.changed") and self.location_ids and data.get("bundle") is None:
             level = data.get("level")
-            location = level.get("location_id") if isinstance(level, dict) else None
-            return location in {str(x) for x in self.location_ids}
+            return self.counts_location(level.get("location_id") if isinstance(level, dict) else None)
         if event_type.endswith("price.changed"):
             return self.price_list_id is not None and data.get("price_list_id") == str(self.price_list_id)
         return True

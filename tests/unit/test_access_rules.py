@@ -48,3 +48,17 @@ def test_keys_are_random_and_only_their_hash_is_kept() -> None:
     assert k1 != k2 and p1 in k1 and looks_like_key(k1)
     assert len(hash_key(k1)) == 64 and hash_key(k1) != k1
     assert not looks_like_key("psk_short") and not looks_like_key(k1 + "x")
+
+
+@pytest.mark.parametrize(
+    ("actor", "owners"),
+    [
+        (partner(A), frozenset({A})),
+        (partner(B, frozenset({A, C})), frozenset({A, B, C})),
+        (Actor(None, None, frozenset({Scope.ADMIN})), None),
+    ],
+)
+def test_readable_owners_are_own_and_sharing_partners_or_everyone_for_an_admin(
+    actor: Actor, owners: frozenset[uuid.UUID] | None
+) -> None:
+    assert actor.readable_owners() == owners

@@ -106,3 +106,20 @@ def test_optional_fields_may_be_cleared_but_a_push_channel_keeps_its_url() -> No
 def test_a_buffer_beyond_what_can_be_stored_is_refused(buffer: Decimal) -> None:
     with pytest.raises(InvalidInput):
         webhook(buffer_stock=buffer)
+
+
+@pytest.mark.parametrize(
+    ("named", "location", "counted"),
+    [
+        ((), A, True),
+        ((), None, True),
+        ((A,), A, True),
+        ((A,), str(A), True),
+        ((A,), B, False),
+        ((A,), None, False),
+    ],
+)
+def test_a_channel_counts_the_locations_it_names_or_all_when_it_names_none(
+    named: tuple[uuid.UUID, ...], location: uuid.UUID | str | None, counted: bool
+) -> None:
+    assert webhook(location_ids=named).counts_location(location) is counted
