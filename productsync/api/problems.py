@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from productsync.domain.errors import (
     Conflict,
     DomainError,
+    ErrorCode,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -89,6 +90,8 @@ def _extra(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def status_for(exc: DomainError) -> int:
+    if exc.code == ErrorCode.FORBIDDEN:  # whichever class carries it: forbidden is 403, never 409
+        return 403
     for cls, status in _STATUS:
         if isinstance(exc, cls):
             return status

@@ -11,7 +11,7 @@ import uuid
 
 from productsync.domain.access import Actor
 from productsync.domain.catalog import Component, Product, ProductStatus
-from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from productsync.domain.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from productsync.domain.events import DomainEvent, bundle_stock_changed
 from productsync.domain.inventory import StockLevel
 from productsync.domain.projection import bundle_available
@@ -30,9 +30,8 @@ async def check_components(
         if part is None or not actor.can_read(part.owner_partner_id):
             raise NotFound("product", c.product_id)
         if part.owner_partner_id not in readable:
-            raise Conflict(
+            raise Forbidden(
                 f"component {part.sku} belongs to a partner that does not share it with the bundle's owner",
-                code=ErrorCode.FORBIDDEN,
                 component=part.sku,
             )
         if part.is_bundle:

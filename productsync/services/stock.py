@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from productsync.domain.access import Actor, Scope
 from productsync.domain.catalog import Product, ProductStatus
-from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from productsync.domain.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from productsync.domain.events import stock_changed
 from productsync.domain.inventory import (
     CountAccuracy,
@@ -131,10 +131,9 @@ async def _stock_target(
     if not actor.can_read(location.owner_partner_id):
         raise NotFound("location", location_id)
     if location.owner_partner_id not in (None, product.owner_partner_id):
-        raise Conflict(
+        raise Forbidden(
             f"location {location.code} belongs to another partner; stock it at your own "
-            "or a hub-wide location",
-            code=ErrorCode.FORBIDDEN,
+            "or a hub-wide location"
         )
     return product, location
 
