@@ -1,12 +1,16 @@
 """Small local stand-ins for the storefront platforms, on 127.0.0.1, implementing the
 request and response shapes their REST APIs document (only what the connectors use):
 
-- Shopify Admin REST: ``GET variants/{id}.json``, ``PUT variants/{id}.json``,
-  ``PUT products/{id}.json``, ``POST inventory_levels/set.json``; auth by
-  ``X-Shopify-Access-Token`` (401 ``{"errors": "[API] Invalid API key or access token …"}``).
+- Shopify Admin REST: ``GET variants/{id}.json``, ``PUT variants/{id}.json`` (``price``
+  and ``compare_at_price``, a string or null), ``PUT products/{id}.json``,
+  ``POST inventory_levels/set.json``; auth by ``X-Shopify-Access-Token``
+  (401 ``{"errors": "[API] Invalid API key or access token …"}``).
 - WooCommerce REST v3: ``PUT /wp-json/wc/v3/products/{id}`` and
   ``…/products/{id}/variations/{vid}``; HTTP Basic with consumer key and secret
   (401 ``woocommerce_rest_cannot_edit``), 404 ``woocommerce_rest_product_invalid_id``.
+  Prices are strings (``regular_price``, ``sale_price``; "" removes the sale); a sale's
+  window is ``date_on_sale_from_gmt``/``date_on_sale_to_gmt`` (ISO 8601 in GMT; "" clears
+  one, null is ignored, as ``isset`` does in the REST controller).
 
 Both validate types the way the platforms do (``available``/``stock_quantity`` integers,
 prices as strings) and can be scripted to answer with an error first (``fail_next``).
@@ -93,6 +97,7 @@ class FakeShopify(_Platform):
             "product_id": product_id,
             "inventory_item_id": inventory_item_id,
             "price": "0.00",
+            "compare_at_price": None,
         }
         self.products.setdefault(product_id, {"id": product_id, "title": "", "status": "draft"})
 
@@ -135,6 +140,9 @@ class FakeShopify(_Platform):
                 return 400, {"errors": {key: "Required parameter missing or invalid"}}
             if "price" in fields and not isinstance(fields["price"], str):
                 return 422, {"errors": {"price": ["must be a string"]}}
+            compare = fields.get("compare_at_price")
+            if compare is not None and not isinstance(compare, str):
+                return 422, {"errors": {"compare_at_price": ["must be a string or null"]}}
             store[ident].update(fields)
             return 200, {key: store[ident]}
         return 404, {"errors": "Not Found"}
@@ -147,7 +155,15 @@ class FakeWooCommerce(_Platform):
         self.products: dict[str, dict[str, Any]] = {}
 
     def add_product(self, external_id: str) -> None:
-        self.products[external_id] = {"id": external_id, "manage_stock": False, "stock_quantity": None}
+        self.products[external_id] = {
+            "id": external_id,
+            "manage_stock": False,
+            "stock_quantity": None,
+            "regular_price": "",
+            "sale_price": "",
+            "date_on_sale_from_gmt": None,
+            "date_on_sale_to_gmt": None,
+        }
 
     def route(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
         if {k.lower(): v for k, v in headers.items()}.get("authorization") != self.auth:
@@ -168,7 +184,21 @@ class FakeWooCommerce(_Platform):
             }
         if "stock_quantity" in body and not isinstance(body["stock_quantity"], int):
             return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): stock_quantity"}
-        if "regular_price" in body and not isinstance(body["regular_price"], str):
-            return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): regular_price"}
+        for name in ("regular_price", "sale_price"):
+            if name in body and not isinstance(body[name], str):
+                return 400, {"code": "rest_invalid_param", "message": f"Invalid parameter(s): {name}"}
+        body = dict(body)
+        for name in ("date_on_sale_from_gmt", "date_on_sale_to_gmt"):
+            if name not in body:
+                continue
+            value = body.pop(name)
+            if value is None:  # not isset(): left as it was
+                continue
+            if not isinstance(value, str) or (value and not _GMT.fullmatch(value)):
+                return 400, {"code": "rest_invalid_param", "message": f"Invalid parameter(s): {name}"}
+            body[name] = value or None  # "" clears the date; answers show null
         self.products[ident].update(body)
         return 200, self.products[ident]
+
+
+_GMT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")

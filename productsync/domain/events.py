@@ -179,7 +179,11 @@ def price_changed(
     list_owner: uuid.UUID | None,
     origin: str,
     channel_id: uuid.UUID | None = None,
+    in_force: dict[str, Any] | None = None,
 ) -> DomainEvent:
+    """The whole tier set of a product on a list, and the price in force when the event
+    was written (``PriceInForce.snapshot``; null when no entry applies then), so a
+    receiver that shows one price needs no resolution of its own."""
     return DomainEvent(
         type=EventType.PRICE_CHANGED,
         subject=product.sku,
@@ -189,6 +193,7 @@ def price_changed(
             "price_list_id": str(price_list_id),
             "currency": currency,
             "prices": entries,
+            "price_in_force": in_force,
             "version": version,
         },
         partner_id=list_owner if list_owner is not None else product.owner_partner_id,

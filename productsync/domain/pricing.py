@@ -10,6 +10,13 @@ Resolution rule for ``resolve(entries, quantity, at)``:
 
 So a promotion replaces the regular tiers while it runs; give it its own tiers
 if quantity breaks should still apply during it.
+
+Channels are told the price *in force* (``price_in_force``): the unit price of one
+sellable unit now, and, while a window that ends is running below the open-ended
+price, that regular price beside it, so storefronts can show their own sale fields.
+The price in force only changes at a *window boundary* (an entry's ``valid_from`` or
+``valid_to``); ``boundaries`` lists those still ahead, so a scheduler can announce
+each one when it comes.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from productsync.domain.instants import to_utc
 from productsync.domain.money import minor_units, parse_amount
+from productsync.domain.quantities import BaseUnit
 
 
 class PriceListKind(StrEnum):
@@ -120,3 +128,69 @@ def resolve(
     quantum = Decimal(1).scaleb(-minor_units(currency))
     total = (best.amount * quantity).quantize(quantum, rounding=ROUND_HALF_UP)
     return ResolvedPrice(best.amount, total, best, regular_amount)
+
+
+@dataclass(frozen=True)
+class PriceInForce:
+    """The price one sellable unit costs at an instant, for channels.
+
+    ``regular_amount`` is the open-ended price (no ``valid_to``) that a running window
+    replaces; it is set only while such a window is in force, so ``on_sale`` holds when
+    that window is cheaper than the regular price and ends (a window with no end is a
+    price change, not a sale; a dearer window is a surcharge, shown as the price)."""
+
+    amount: Decimal
+    currency: str
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    regular_amount: Decimal | None = None
+
+    @property
+    def on_sale(self) -> bool:
+        ends = self.valid_to is not None
+        return ends and self.regular_amount is not None and self.amount < self.regular_amount
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "amount": str(self.amount),
+            "currency": self.currency,
+            "valid_from": self.valid_from.isoformat() if self.valid_from else None,
+            "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+            "regular_amount": None if self.regular_amount is None else str(self.regular_amount),
+        }
+
+
+def sellable_unit(entries: list[PriceEntry], base_unit: BaseUnit) -> Decimal:
+    """The quantity a channel's one price is for: one piece, or the smallest tier of a
+    product sold by measure (a price per ml means nothing to a storefront)."""
+    if base_unit is BaseUnit.PIECE or not entries:
+        return Decimal(1)
+    return min(e.min_quantity for e in entries)
+
+
+def price_in_force(
+    entries: list[PriceEntry], at: datetime, *, currency: str, base_unit: BaseUnit
+) -> PriceInForce | None:
+    """The price in force at ``at`` for one sellable unit (None when no entry applies)."""
+    if not entries:
+        return None
+    quantity = sellable_unit(entries, base_unit)
+    try:
+        best = resolve(entries, quantity, at, currency=currency).entry
+    except NotFound:
+        return None
+    regular = None
+    if best.valid_to is not None:
+        at = to_utc(at, field="at")
+        open_ended = [
+            e for e in entries if e.valid_to is None and e.valid_at(at) and e.min_quantity <= quantity
+        ]
+        regular = max(open_ended, key=_rank).amount if open_ended else None
+    return PriceInForce(best.amount, currency, best.valid_from, best.valid_to, regular)
+
+
+def boundaries(entries: list[PriceEntry], after: datetime) -> list[datetime]:
+    """The instants after ``after`` where some entry starts or ends, in order: the only
+    moments at which the price in force can change without a write."""
+    instants = {t for e in entries for t in (e.valid_from, e.valid_to) if t is not None and t > after}
+    return sorted(instants)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from productsync.domain.catalog import Component, Product
 from productsync.domain.channels import Channel
 from productsync.domain.inventory import StockLevel
+from productsync.domain.pricing import PriceInForce
 
 
 def localized(product: Product, locale: str | None) -> tuple[str, str | None]:
@@ -96,6 +98,7 @@ class ChannelView:
     description: str | None = None
     active: bool = True
     credentials: dict[str, str] = field(default_factory=dict, repr=False)
+    price_in_force: PriceInForce | None = None  # ``price`` with its window and regular price
 
 
 def whole_units(quantity: Decimal) -> int:
@@ -125,7 +128,7 @@ def shopify_requests(
         }
         return [PlatformRequest("POST", f"{base}/inventory_levels/set.json", body)]
     if event_type.endswith("price.changed") and view.price is not None:
-        body = {"variant": {"id": variant["id"], "price": str(view.price)}}
+        body = {"variant": {"id": variant["id"], **shopify_price_fields(view)}}
         return [PlatformRequest("PUT", f"{base}/variants/{variant['id']}.json", body)]
     if ".product." in event_type:
         product = {
@@ -152,10 +155,46 @@ def woocommerce_requests(event_type: str, view: ChannelView, external_id: str) -
             )
         ]
     if event_type.endswith("price.changed") and view.price is not None:
-        return [PlatformRequest("PUT", path, {"regular_price": str(view.price)})]
+        return [PlatformRequest("PUT", path, woocommerce_price_fields(view))]
     if ".product." in event_type:
         body: dict[str, Any] = {"sku": view.sku, "status": "publish" if view.active else "draft"}
         if not variation_id:
             body.update({"name": view.name, "description": view.description or ""})
         return [PlatformRequest("PUT", path, body)]
     return []
+
+
+def _gmt(at: datetime | None) -> str:
+    """WooCommerce's ``*_gmt`` date fields: ``YYYY-MM-DDTHH:MM:SS`` in UTC; "" clears one."""
+    return at.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat() if at else ""
+
+
+def shopify_price_fields(view: ChannelView) -> dict[str, Any]:
+    """Shopify shows a sale as ``price`` under a struck-through ``compare_at_price``: the
+    regular price while a cheaper window runs, null otherwise (which also ends an old one)."""
+    sale = view.price_in_force if view.price_in_force and view.price_in_force.on_sale else None
+    return {
+        "price": str(view.price),
+        "compare_at_price": str(sale.regular_amount) if sale else None,
+    }
+
+
+def woocommerce_price_fields(view: ChannelView) -> dict[str, Any]:
+    """WooCommerce keeps a sale beside the regular price: ``sale_price`` with its window
+    (``date_on_sale_from_gmt``/``_to_gmt``) while a cheaper window runs; otherwise the
+    price in force is the regular price and the sale fields are cleared with "" (the
+    REST API ignores null, so null would leave an ended sale running)."""
+    sale = view.price_in_force if view.price_in_force and view.price_in_force.on_sale else None
+    if sale is None:
+        return {
+            "regular_price": str(view.price),
+            "sale_price": "",
+            "date_on_sale_from_gmt": "",
+            "date_on_sale_to_gmt": "",
+        }
+    return {
+        "regular_price": str(sale.regular_amount),
+        "sale_price": str(sale.amount),
+        "date_on_sale_from_gmt": _gmt(sale.valid_from),
+        "date_on_sale_to_gmt": _gmt(sale.valid_to),
+    }

@@ -18,7 +18,9 @@ from productsync.domain.pricing import (
     PriceList,
     PriceListKind,
     ResolvedPrice,
+    boundaries,
     check_entries,
+    price_in_force,
     resolve,
 )
 from productsync.domain.quantities import to_quantity
@@ -104,7 +106,8 @@ async def put_prices(
     uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, product_id: uuid.UUID, entries: list[PriceEntry]
 ) -> ProductPrices:
     """Replace the whole tier set of a product on a list. A partner prices any
-    product it can see (its own or shared) on its own lists."""
+    product it can see (its own or shared) on its own lists. The event carries the price
+    in force now; each window boundary ahead is kept to be announced when it comes."""
     actor.require(Scope.PRICES_WRITE)
     pl = await _visible_list(uow, actor, list_id)
     if pl.owner_partner_id is None:
@@ -126,7 +129,10 @@ async def put_prices(
     )
     before, _ = await uow.prices.entries(pl.id, product.id)
     version = await uow.prices.replace_entries(pl.id, product.id, checked, uow.now)
+    # The windows ahead are announced when they open and close (services/price_windows.py).
+    await uow.prices.replace_boundaries(pl.id, product.id, boundaries(checked, uow.now))
     after = [e.snapshot() for e in checked]
+    in_force = price_in_force(checked, uow.now, currency=pl.currency, base_unit=product.base_unit)
     await record(
         uow,
         actor,
@@ -145,6 +151,7 @@ async def put_prices(
                 version=version,
                 list_owner=pl.owner_partner_id,
                 origin=actor.origin,
+                in_force=in_force.snapshot() if in_force else None,
             )
         ],
     )

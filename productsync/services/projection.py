@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from decimal import Decimal
 
 from productsync.domain.catalog import ProductStatus
 from productsync.domain.channels import Channel
-from productsync.domain.errors import NotFound
-from productsync.domain.pricing import resolve
+from productsync.domain.pricing import price_in_force
 from productsync.domain.projection import ChannelView, localized, product_available
-from productsync.domain.quantities import BaseUnit
 from productsync.services.bundles import component_levels
 from productsync.services.lots import counted_levels
 from productsync.store.uow import UnitOfWork
@@ -30,26 +27,23 @@ async def channel_view(
     if product is None:
         return None
     levels = await counted_levels(uow, await component_levels(uow, [product]), channel.min_shelf_life_days)
-    price = currency = None
+    in_force = None
     if channel.price_list_id is not None:
         price_list = await uow.prices.get_list(channel.price_list_id)
         entries, _ = await uow.prices.entries(channel.price_list_id, product.id)
-        if price_list is not None and entries:
-            one = Decimal(1) if product.base_unit is BaseUnit.PIECE else min(e.min_quantity for e in entries)
-            try:
-                price = resolve(entries, one, at, currency=price_list.currency).unit_amount
-                currency = price_list.currency
-            except NotFound:  # no entry valid right now: the channel keeps what it has
-                price = None
+        if price_list is not None:
+            # None when no entry is valid right now: the channel keeps what it has.
+            in_force = price_in_force(entries, at, currency=price_list.currency, base_unit=product.base_unit)
     name, description = localized(product, channel.locale)
     return ChannelView(
         sku=product.sku,
         external_ids=await uow.mappings.external_ids(channel.id, product.id),
         available=product_available(product, levels, channel),
-        price=price,
-        currency=currency,
+        price=in_force.amount if in_force else None,
+        currency=in_force.currency if in_force else None,
         name=name,
         description=description,
         active=product.status is ProductStatus.ACTIVE,
         credentials=await credentials(uow, channel.id) if with_credentials else {},
+        price_in_force=in_force,
     )

@@ -17,7 +17,7 @@ from productsync.domain.events import (
     product_event,
     stock_snapshot,
 )
-from productsync.domain.pricing import PriceList
+from productsync.domain.pricing import PriceList, price_in_force
 from productsync.domain.projection import bundle_available
 from productsync.services.bundles import component_levels
 from productsync.store.repositories.log import event_row
@@ -58,6 +58,9 @@ async def product_state(
         entries, version = await uow.prices.entries(channel.price_list_id, product.id)
         price_list = price_list or await uow.prices.get_list(channel.price_list_id)
         if version and price_list is not None:
+            in_force = price_in_force(
+                entries, uow.now, currency=price_list.currency, base_unit=product.base_unit
+            )
             out.append(
                 price_changed(
                     product,
@@ -68,6 +71,7 @@ async def product_state(
                     list_owner=price_list.owner_partner_id,
                     origin=origin,
                     channel_id=channel.id,
+                    in_force=in_force.snapshot() if in_force else None,
                 )
             )
     return out

@@ -257,6 +257,19 @@ price_entries = Table(
     CheckConstraint("min_quantity > 0", name="min_quantity_positive"),
 )
 
+# Instants ahead where a (list, product)'s price in force changes by itself (an entry's
+# valid_from or valid_to), written with the tier set; the scheduler announces each due
+# one once (announced_at), under the (list, product) header lock.
+price_boundaries = Table(
+    "price_boundaries",
+    metadata,
+    Column("price_list_id", Uuid, primary_key=True),
+    Column("product_id", Uuid, primary_key=True),
+    Column("at", UTCDateTime, primary_key=True),
+    Column("announced_at", UTCDateTime, nullable=True),
+    Index("ix_price_boundaries_due", "announced_at", "at"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

@@ -109,7 +109,7 @@ def test_shopify_price_and_content_go_to_the_variant_and_the_product() -> None:
         "productsync.price.changed", VIEW, variant=VARIANT, location_id=1, api_version="v"
     )
     assert price.path == "/admin/api/v/variants/808950810.json"
-    assert price.body == {"variant": {"id": 808950810, "price": "12.50"}}
+    assert price.body == {"variant": {"id": 808950810, "price": "12.50", "compare_at_price": None}}
     archived = replace(VIEW, active=False)
     [content] = shopify_requests(
         "productsync.product.archived", archived, variant=VARIANT, location_id=1, api_version="v"
@@ -135,7 +135,12 @@ def test_woocommerce_updates_products_or_variations(external_id: str, path: str)
         {"manage_stock": True, "stock_quantity": 7},
     )
     [price] = woocommerce_requests("productsync.price.changed", VIEW, external_id)
-    assert price.body == {"regular_price": "12.50"}
+    assert price.body == {
+        "regular_price": "12.50",
+        "sale_price": "",
+        "date_on_sale_from_gmt": "",
+        "date_on_sale_to_gmt": "",
+    }
 
 
 def test_events_without_what_a_platform_needs_send_nothing() -> None:

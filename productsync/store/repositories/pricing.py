@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.pricing import PriceEntry, PriceList, PriceListKind
 from productsync.store.repositories.base import Repository
-from productsync.store.tables import price_entries, price_lists, product_prices
+from productsync.store.tables import price_boundaries, price_entries, price_lists, product_prices
 
 
 def _price_list(row: Row[Any]) -> PriceList:
@@ -130,3 +130,82 @@ class PriceRepository(Repository):
         rows = await self.conn.execute(stmt)
         entries = [PriceEntry(r.min_quantity, r.amount, r.valid_from, r.valid_to) for r in rows]
         return entries, int(head or 0)
+
+    # Window boundaries. Every writer of a (list, product)'s boundary rows holds its header
+    # row first (a PUT through replace_entries, the scheduler through try_lock_header), so
+    # lock order is header then boundaries everywhere and no two announce one boundary.
+
+    async def replace_boundaries(
+        self, list_id: uuid.UUID, product_id: uuid.UUID, instants: list[datetime]
+    ) -> None:
+        """The boundaries still ahead of a freshly written tier set replace the old set's
+        (a due one not yet announced goes too: the write announces the price it brings)."""
+        await self.conn.execute(
+            delete(price_boundaries).where(
+                price_boundaries.c.price_list_id == list_id, price_boundaries.c.product_id == product_id
+            )
+        )
+        if instants:
+            await self.conn.execute(
+                insert(price_boundaries),
+                [
+                    {"price_list_id": list_id, "product_id": product_id, "at": at, "announced_at": None}
+                    for at in instants
+                ],
+            )
+
+    async def next_boundary(self) -> datetime | None:
+        """The earliest boundary not yet announced, due or not (None: nothing scheduled)."""
+        stmt = select(func.min(price_boundaries.c.at)).where(price_boundaries.c.announced_at.is_(None))
+        at: datetime | None = (await self.conn.execute(stmt)).scalar_one_or_none()
+        if at is not None and at.tzinfo is None:  # min() drops the column type on SQLite
+            at = datetime.fromisoformat(str(at)).replace(tzinfo=UTC)
+        return at
+
+    async def due_pairs(self, now: datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(list, product) pairs with a boundary due and unannounced, earliest first."""
+        stmt = (
+            select(price_boundaries.c.price_list_id, price_boundaries.c.product_id)
+            .where(price_boundaries.c.announced_at.is_(None), price_boundaries.c.at <= now)
+            .group_by(price_boundaries.c.price_list_id, price_boundaries.c.product_id)
+            .order_by(func.min(price_boundaries.c.at))
+            .limit(limit)
+        )
+        return [(r.price_list_id, r.product_id) for r in await self.conn.execute(stmt)]
+
+    async def try_lock_header(self, list_id: uuid.UUID, product_id: uuid.UUID) -> bool:
+        """Lock the (list, product) header unless someone holds it (PostgreSQL: SKIP LOCKED,
+        so a scheduler never waits on a PUT or on another scheduler; SQLite's writers are
+        already one at a time)."""
+        stmt = select(product_prices.c.version).where(
+            product_prices.c.price_list_id == list_id, product_prices.c.product_id == product_id
+        )
+        if self.is_postgres:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return (await self.conn.execute(stmt)).first() is not None
+
+    async def mark_announced(self, list_id: uuid.UUID, product_id: uuid.UUID, now: datetime) -> int:
+        """Mark the pair's due boundaries announced; how many were still unannounced (0:
+        another scheduler or a PUT got there first)."""
+        result = await self.conn.execute(
+            update(price_boundaries)
+            .where(
+                price_boundaries.c.price_list_id == list_id,
+                price_boundaries.c.product_id == product_id,
+                price_boundaries.c.announced_at.is_(None),
+                price_boundaries.c.at <= now,
+            )
+            .values(announced_at=now)
+        )
+        return int(result.rowcount or 0)
+
+    async def bump_version(self, list_id: uuid.UUID, product_id: uuid.UUID) -> int:
+        """A new version of an unchanged tier set (its price in force changed by itself), so
+        receivers keeping the highest version take the announcement."""
+        stmt = (
+            update(product_prices)
+            .where(product_prices.c.price_list_id == list_id, product_prices.c.product_id == product_id)
+            .values(version=product_prices.c.version + 1)
+            .returning(product_prices.c.version)
+        )
+        return int((await self.conn.execute(stmt)).scalar_one())
