@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from productsync.domain.targets import TargetPolicy
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PRODUCTSYNC_", extra="ignore")
@@ -18,8 +20,10 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 24
     log_level: str = "info"
     auto_migrate: bool = True
-    # Fernet key that seals channel signing secrets at rest. Empty: an embedded hub
-    # keeps a generated key file beside its database (see store/secrets.py).
+    # Fernet key(s) that seal channel signing secrets at rest: several, comma-separated,
+    # during a rotation (the first seals, all open; `productsync secrets reseal` moves
+    # old secrets to the first). Required on PostgreSQL (`productsync secrets
+    # generate-key` makes one); empty on SQLite: a key file beside the database.
     secret_key: str = ""
     # The dispatcher runs inside `serve` unless turned off (then run `productsync worker`).
     embedded_dispatcher: bool = True
@@ -27,8 +31,10 @@ class Settings(BaseSettings):
     # How long a claimed delivery belongs to its worker; a worker killed mid-send gives
     # its deliveries back after this (they are sent again: at-least-once).
     dispatcher_lease_seconds: float = 60.0
-    # Delivery targets are checked after name resolution: loopback, link-local and
-    # private addresses are refused unless allowed here (tests allow loopback).
+    # Where the hub may connect (webhooks, storefronts): only globally routable addresses,
+    # judged after name resolution and again on a literal URL when a channel is saved.
+    # Loopback and private networks (RFC 1918, 100.64/10, fc00::/7) only when allowed
+    # here (tests allow loopback); link-local, documentation and the like never.
     webhook_allow_loopback: bool = False
     webhook_allow_private: bool = False
     # The broker rabbitmq channels publish to (each channel names its exchange).
@@ -39,3 +45,17 @@ class Settings(BaseSettings):
     stripe_tolerance_seconds: int = 300
     # How often expired reservations are looked for (and their stock given back).
     reservation_sweep_seconds: float = 1.0
+    # How often expired lots are written off and near-expiry lots announced.
+    lot_sweep_seconds: float = 60.0
+    # How often an open SSE stream's process looks for events sequenced elsewhere (other
+    # processes); events sequenced here wake streams at once.
+    stream_poll_seconds: float = 1.0
+    # Request bodies larger than this are refused with 413 (before they are read when
+    # Content-Length says so, or as soon as a streamed body passes it).
+    max_body_bytes: int = 1024 * 1024
+
+    def target_policy(self) -> TargetPolicy:
+        """The SSRF rule's operator opt-ins, for channel URLs and every outbound connection."""
+        return TargetPolicy(
+            allow_loopback=self.webhook_allow_loopback, allow_private=self.webhook_allow_private
+        )

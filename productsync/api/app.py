@@ -19,13 +19,14 @@ from productsync.api.routers import (
     channels,
     inbound,
     logs,
+    oversells,
     prices,
     reservations,
     stock,
     stream,
     webhooks,
 )
-from productsync.bootstrap import expire_reservations, housekeeping, start_hub
+from productsync.bootstrap import start_hub, start_jobs, watch_events
 from productsync.config import Settings
 from productsync.sync import dispatcher
 
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # process: keep it out of the collector's full passes, which otherwise stall
         # every request in flight for tens of milliseconds.
         gc.freeze()
-        tasks = [asyncio.create_task(housekeeping(hub)), asyncio.create_task(expire_reservations(hub))]
+        tasks = [*start_jobs(hub), asyncio.create_task(watch_events(hub))]
         if settings.embedded_dispatcher:
             tasks.append(asyncio.create_task(dispatcher.run(hub)))
         try:
@@ -73,7 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
     problems.install(app)
-    for module in (logs, catalog, aliases, stock, reservations, prices, channels, inbound, webhooks, stream):
+    routers = (logs, catalog, aliases, stock, reservations, prices, channels, inbound, oversells, webhooks, stream)
+    for module in routers:
         app.include_router(module.router)
     app.add_middleware(JsonOnlyMiddleware)
     app.add_middleware(RequestIdMiddleware)

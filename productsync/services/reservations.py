@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from productsync.domain.access import Actor, Scope, system_actor
@@ -201,7 +201,7 @@ def _needs(
 
 
 def _free(
-    levels: dict[uuid.UUID, list[StockLevel]], lot_map: LotMap, today: date, min_shelf_life_days: int
+    levels: dict[uuid.UUID, list[StockLevel]], lot_map: LotMap, now: datetime, min_shelf_life_days: int
 ) -> Free:
     """What each level can hold now; a lot-tracked level only what its eligible lots have
     free (never expired stock, never lots short of the channel's shelf-life rule)."""
@@ -211,7 +211,7 @@ def _free(
             key = (lv.product_id, lv.location_id)
             free[key] = lv.available
             if lv.product_id in lot_map.tracked:
-                free[key] = min(lv.available, sellable_free(lot_map.get(key, []), today, min_shelf_life_days))
+                free[key] = min(lv.available, sellable_free(lot_map.get(key, []), now, min_shelf_life_days))
     return free
 
 
@@ -224,7 +224,7 @@ class LotMap(dict[tuple[uuid.UUID, uuid.UUID], list[Lot]]):
 
 
 def _pin_lots(
-    holds: dict[int, list[Hold]], lot_map: LotMap, today: date, min_shelf_life_days: int
+    holds: dict[int, list[Hold]], lot_map: LotMap, now: datetime, min_shelf_life_days: int
 ) -> dict[int, list[Hold]]:
     """Split each hold of a lot-tracked product over its level's lots, first-expiring
     first among the eligible ones (the allocation made sure they cover it)."""
@@ -242,7 +242,7 @@ def _pin_lots(
                 replace(lot, reserved=lot.quantity - left[lot.id])
                 for lot in lot_map.get((hold.product_id, hold.location_id), [])
             ]
-            taken, short = take_fefo(candidates, hold.quantity, today, min_shelf_life_days)
+            taken, short = take_fefo(candidates, hold.quantity, now, min_shelf_life_days)
             if short > 0:
                 raise AssertionError("allocation exceeded the eligible lots")
             for lot, q in taken:
@@ -267,7 +267,6 @@ async def _hold(
     locks the holds take are kept for one statement and the commit only."""
     stocked = [p for p, _, _ in requested if not p.is_bundle] + list(components.values())
     tracked = await lots.tracked(uow, stocked)
-    today = uow.now.date()
     days = channel.min_shelf_life_days if channel is not None else 0
     for attempt in range(1, OPTIMISTIC_ATTEMPTS + 2):
         final = attempt > OPTIMISTIC_ATTEMPTS
@@ -279,9 +278,9 @@ async def _hold(
             levels = await uow.stock.levels_for_products(stocked_ids)
         lot_map = LotMap(tracked, await uow.lots.for_products(tracked, for_update=final) if tracked else {})
         allocation = allocate(
-            _needs(requested, components, levels, channel), _free(levels, lot_map, today, days)
+            _needs(requested, components, levels, channel), _free(levels, lot_map, uow.now, days)
         )
-        holds = _pin_lots(allocation.holds, lot_map, today, days)
+        holds = _pin_lots(allocation.holds, lot_map, uow.now, days)
         reservation = as_reservation(holds, allocation.backordered)
         taken = await _take_holds(uow, reservation.holds())
         if taken is not None:
@@ -423,14 +422,39 @@ async def extend(
     return extended
 
 
-async def expire_due(uow: UnitOfWork, *, limit: int = 100) -> int:
-    """Release holds past their time (the scheduler calls this). Several processes may
-    run it at once: each claims different rows (SKIP LOCKED)."""
+async def expire_due(uow: UnitOfWork, *, limit: int = 100, now: datetime | None = None) -> int:
+    """Release holds past their time, all in this one transaction (tests and tools; the
+    scheduler uses ``expire_reservation``, one transaction per hold). Several processes
+    may run it at once: each claims different rows (SKIP LOCKED)."""
+    if now is not None:
+        uow.now = now  # the whole use case happens at the clock's instant
     actor = system_actor("scheduler")
     due = await uow.reservations.due(uow.now, limit)
     for reservation in sorted(due, key=lambda r: r.id):
         await _give_back(uow, actor, reservation, ReservationStatus.EXPIRED)
     return len(due)
+
+
+async def due_reservation_ids(uow: UnitOfWork, now: datetime, *, limit: int) -> list[uuid.UUID]:
+    """Holds past their time at ``now``, first-expired first (the scheduler's to-do list;
+    each is then expired in a transaction of its own)."""
+    return [r.id for r in await uow.reservations.due(now, limit)]
+
+
+async def expire_reservation(uow: UnitOfWork, reservation_id: uuid.UUID, now: datetime) -> bool:
+    """Release one hold past its time at ``now`` (the clock's instant, so tests move time
+    instead of sleeping). One hold per transaction: a hold whose stock cannot be given
+    back fails alone and the others still expire. False when it is no longer due
+    (committed, released, extended, or expired by another process meanwhile: the row
+    lock waits for that one to finish, then the status says so)."""
+    uow.now = now
+    reservation = await uow.reservations.get(reservation_id, for_update=True)
+    if reservation is None or reservation.status is not ReservationStatus.HELD:
+        return False
+    if not reservation.is_expired(now):
+        return False
+    await _give_back(uow, system_actor("scheduler"), reservation, ReservationStatus.EXPIRED)
+    return True
 
 
 async def _give_back(

@@ -9,6 +9,9 @@ deliveries, never the other channels'. Order per (channel, thing) still holds: a
 delivery stays ``in_flight`` in the database until its outcome is recorded, and the
 claim never takes the next delivery of a pair that is in flight.
 
+Channels whose tries get no answer at all are probed (``sync/probes.py``), so a
+receiver or broker that comes back is served at once, not at the end of a back-off.
+
 ``dispatch_once`` runs one whole round (claim, send all, record) and is what the tests
 drive, one deterministic step at a time.
 """
@@ -21,16 +24,14 @@ import logging
 import time
 from datetime import timedelta
 
-import httpx
-
 from productsync.bootstrap import Hub
 from productsync.services.dispatch import Attempt, Claimed, claim, fan_out, has_work, record_attempts
 from productsync.store.uow import UnitOfWork, transaction
 from productsync.sync.connectors import Connectors
+from productsync.sync.guard import Resolve
+from productsync.sync.probes import Prober
 
 log = logging.getLogger("productsync.dispatcher")
-
-HTTP_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=128)
 
 
 async def _record(hub: Hub, results: list[tuple[Claimed, Attempt]]) -> None:
@@ -47,19 +48,22 @@ async def _claim_due(hub: Hub, limit: int) -> list[Claimed]:
     if not await transaction(hub.db, has_work, readonly=True):
         return []
     await transaction(hub.db, fan_out)
+    hub.events.poke()  # events may have been sequenced: wake this process's SSE streams
     lease = timedelta(seconds=hub.settings.dispatcher_lease_seconds)
     return await transaction(hub.db, lambda uow: claim(uow, limit=limit, lease=lease))
 
 
 async def dispatch_once(
-    hub: Hub, client: httpx.AsyncClient, *, batch: int = 200, connectors: Connectors | None = None
+    hub: Hub, client: object = None, *, batch: int = 200, connectors: Connectors | None = None
 ) -> int:
     """One round; returns how many deliveries were attempted (0: nothing was due).
-    Pass ``connectors`` to keep broker connections across rounds."""
+    Pass ``connectors`` to keep connections across rounds. ``client`` is not used (the
+    connectors own clients pinned to checked addresses); it is accepted for old callers."""
+    del client
     claimed = await _claim_due(hub, batch)
     if claimed:
         own = connectors is None
-        senders = connectors or Connectors(client, hub.settings)
+        senders = connectors or Connectors(hub.settings)
         try:
             attempts = await asyncio.gather(*(senders.send(c) for c in claimed))
         finally:
@@ -102,8 +106,12 @@ async def run(
     stop: asyncio.Event | None = None,
     max_in_flight: int = 400,
     batch: int = 200,
+    resolve: Resolve | None = None,
+    probe_first: float = 0.5,
+    probe_longest: float = 5.0,
 ) -> None:
-    """Until cancelled (or ``stop`` is set)."""
+    """Until cancelled (or ``stop`` is set). ``resolve`` stands in for the system resolver
+    (tests only)."""
     results: asyncio.Queue[tuple[Claimed, Attempt]] = asyncio.Queue()
     recorded = asyncio.Event()  # an outcome was written: its pair may be claimable now
     in_flight: set[asyncio.Task[None]] = set()
@@ -117,6 +125,7 @@ async def run(
             log.exception("connector failed on delivery %s", claimed.delivery_id)
             attempt = Attempt(False, error=f"connector error: {type(exc).__name__}")
         stats.add(attempt, time.monotonic() - started)
+        prober.observe(claimed, attempt)
         await results.put((claimed, attempt))
 
     async def recorder() -> None:
@@ -136,40 +145,44 @@ async def run(
                     await asyncio.sleep(0.5)
             recorded.set()
 
-    async with httpx.AsyncClient(follow_redirects=False, limits=HTTP_LIMITS) as client:
-        connectors = Connectors(client, hub.settings)
-        writer = asyncio.create_task(recorder())
-        try:
-            while stop is None or not stop.is_set():
-                room = max_in_flight - len(in_flight)
-                claimed: list[Claimed] = []
-                if room > 0:
-                    try:
-                        claimed = await _claim_due(hub, min(room, batch))
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:  # noqa: BLE001 - a bad round must not stop deliveries for good
-                        log.exception("claiming deliveries failed; retrying")
-                for c in claimed:
-                    task = asyncio.create_task(send(connectors, c))
-                    in_flight.add(task)
-                    task.add_done_callback(in_flight.discard)
-                if not claimed:
-                    recorded.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(recorded.wait(), idle_seconds)
-        finally:
-            for task in list(in_flight):
-                task.cancel()
-            await asyncio.gather(*in_flight, return_exceptions=True)
-            # What was sent but not yet written is written now (or re-sent after the lease).
-            pending = []
-            while not results.empty():
-                pending.append(results.get_nowait())
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-            if pending:
-                with contextlib.suppress(Exception):
-                    await _record(hub, pending)
-            await connectors.aclose()
+    connectors = Connectors(hub.settings, resolve=resolve)
+    prober = Prober(hub, connectors, first=probe_first, longest=probe_longest)
+    writer = asyncio.create_task(recorder())
+    probing = asyncio.create_task(prober.run())
+    try:
+        while stop is None or not stop.is_set():
+            room = max_in_flight - len(in_flight)
+            claimed: list[Claimed] = []
+            if room > 0:
+                try:
+                    claimed = await _claim_due(hub, min(room, batch))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - a bad round must not stop deliveries for good
+                    log.exception("claiming deliveries failed; retrying")
+            for c in claimed:
+                task = asyncio.create_task(send(connectors, c))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            if not claimed:
+                recorded.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(recorded.wait(), idle_seconds)
+    finally:
+        for task in list(in_flight):
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        # What was sent but not yet written is written now (or re-sent after the lease).
+        pending = []
+        while not results.empty():
+            pending.append(results.get_nowait())
+        writer.cancel()
+        probing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        with contextlib.suppress(asyncio.CancelledError):
+            await probing
+        if pending:
+            with contextlib.suppress(Exception):
+                await _record(hub, pending)
+        await connectors.aclose()
