@@ -273,6 +273,12 @@ class LocationIn(Input):
         default=None,
         description="Defaults to the key's partner; admins may leave it empty for a hub-wide location.",
     )
+    time_zone: StrictStr = Field(
+        default="UTC",
+        max_length=64,
+        examples=["Europe/Berlin"],
+        description="IANA time zone; lots stocked here expire at the end of their expiry date in it.",
+    )
 
 
 class LocationOut(BaseModel):
@@ -281,11 +287,17 @@ class LocationOut(BaseModel):
     name: str
     kind: LocationKind
     owner_partner_id: uuid.UUID | None
+    time_zone: str
 
     @classmethod
     def of(cls, loc: Location) -> LocationOut:
         return cls(
-            id=loc.id, code=loc.code, name=loc.name, kind=loc.kind, owner_partner_id=loc.owner_partner_id
+            id=loc.id,
+            code=loc.code,
+            name=loc.name,
+            kind=loc.kind,
+            owner_partner_id=loc.owner_partner_id,
+            time_zone=loc.time_zone,
         )
 
 
@@ -351,10 +363,14 @@ class LotOut(BaseModel):
     expires_on: date
     quantity: QuantityOut
     reserved: QuantityOut
-    days_left: int
+    expires_at: datetime = Field(
+        description="When it stops being usable: the end of expires_on at its location (its time zone)."
+    )
+    days_left: int = Field(description="Whole days after today there: 0 on the expiry date, below 0 expired.")
+    expired: bool
 
     @classmethod
-    def of(cls, lot: Lot, today: date) -> LotOut:
+    def of(cls, lot: Lot, now: datetime) -> LotOut:
         return cls(
             id=lot.id,
             product_id=lot.product_id,
@@ -363,7 +379,9 @@ class LotOut(BaseModel):
             expires_on=lot.expires_on,
             quantity=lot.quantity,
             reserved=lot.reserved,
-            days_left=(lot.expires_on - today).days,
+            expires_at=lot.expires_at,
+            days_left=lot.days_left(now),
+            expired=lot.expired(now),
         )
 
 

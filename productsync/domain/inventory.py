@@ -33,6 +33,7 @@ class Location:
     kind: LocationKind
     owner_partner_id: uuid.UUID | None
     created_at: datetime
+    time_zone: str = "UTC"  # IANA; lots stocked here expire at the end of their date in it
 
 
 class MovementKind(StrEnum):

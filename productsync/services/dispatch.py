@@ -120,7 +120,7 @@ async def claim(
     # Lots cap what counts (expired stock never; short shelf life not for channels that
     # require more), so read them once per round and derive each channel's view.
     lot_map = await uow.lots.for_products(set(raw)) if raw else {}
-    today = uow.now.date()
+    now = uow.now
     counted: dict[int, dict[uuid.UUID, list[StockLevel]]] = {}
 
     def levels_for(channel: Channel) -> dict[uuid.UUID, list[StockLevel]]:
@@ -128,7 +128,7 @@ async def claim(
         if not lot_map:
             return raw
         if days not in counted:
-            counted[days] = {pid: capped_levels(lvs, lot_map, today, days) for pid, lvs in raw.items()}
+            counted[days] = {pid: capped_levels(lvs, lot_map, now, days) for pid, lvs in raw.items()}
         return counted[days]
 
     for r in rows:

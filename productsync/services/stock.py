@@ -26,6 +26,7 @@ from productsync.domain.inventory import (
     insufficient,
     totals,
 )
+from productsync.domain.lots import DEFAULT_TIME_ZONE, check_time_zone
 from productsync.domain.quantities import format_quantity, to_quantity
 from productsync.domain.units import to_base
 from productsync.services import lots
@@ -61,8 +62,10 @@ async def create_location(
     name: str,
     kind: LocationKind,
     owner_partner_id: uuid.UUID | None,
+    time_zone: str = DEFAULT_TIME_ZONE,
 ) -> Location:
-    """A partner creates its own locations; only admins create hub-wide ones (no owner)."""
+    """A partner creates its own locations; only admins create hub-wide ones (no owner).
+    The time zone (IANA) is where its lots' expiry dates are read."""
     actor.require(Scope.STOCK_WRITE)
     if owner_partner_id is None and not actor.is_admin:
         owner_partner_id = actor.partner_id
@@ -76,7 +79,8 @@ async def create_location(
         raise InvalidInput("name must not be empty", field="name")
     if await uow.locations.get_by_code(code):
         raise Conflict(f"location {code} already exists", code=ErrorCode.DUPLICATE)
-    location = Location(uuid.uuid4(), code, name.strip(), kind, owner_partner_id, uow.now)
+    zone = check_time_zone(time_zone)
+    location = Location(uuid.uuid4(), code, name.strip(), kind, owner_partner_id, uow.now, zone)
     await uow.locations.add(location)
     await record(
         uow,
@@ -86,7 +90,7 @@ async def create_location(
         entity_id=location.id,
         owner=owner_partner_id,
         before=None,
-        after={"code": code, "name": location.name, "kind": kind.value},
+        after={"code": code, "name": location.name, "kind": kind.value, "time_zone": zone},
     )
     return location
 
@@ -522,7 +526,7 @@ async def return_sale(
     # Back into the lot it was sold from, unless that lot has expired meanwhile: then
     # it cannot be sold again and is written off at once.
     lot = await uow.lots.get(sale.lot_id) if sale.lot_id is not None else None
-    if lot is not None and lot.expired(uow.now.date()):
+    if lot is not None and lot.expired(uow.now):
         restockable, reason = False, f"{reason} (lot {lot.lot_number} expired)"
     if lot is not None:
         await uow.lots.receive(product.id, location.id, lot.lot_number, lot.expires_on, amount, uow.now)

@@ -133,6 +133,8 @@ locations = Table(
     Column("kind", String(20), nullable=False),
     Column("owner_partner_id", Uuid, ForeignKey("partners.id"), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # IANA name; lots stocked here expire at the end of their date in this zone.
+    Column("time_zone", String(64), nullable=False, server_default="UTC"),
 )
 
 stock_levels = Table(

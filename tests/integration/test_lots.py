@@ -74,7 +74,7 @@ async def _lots(db, world, product):  # type: ignore[no-untyped-def]
 
 async def test_lot_tracked_receipts_need_a_lot_and_sales_take_the_first_expiring(database, world) -> None:
     polish = await _polish(database, world)
-    for lot, days in ((None, None), ("L1", None), ("L1", 0)):
+    for lot, days in ((None, None), ("L1", None), ("L1", -1)):  # -1: expired (0 is its last day)
         with pytest.raises(InvalidInput):
             await _receive(database, world, polish, 5, lot, days)
     with pytest.raises(InvalidInput):  # an untracked category takes no lot

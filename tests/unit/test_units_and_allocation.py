@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -80,12 +80,13 @@ def test_allocation_prefers_one_location_then_splits_and_names_short_lines() -> 
 
 
 def test_fefo_takes_the_first_expiring_eligible_lot() -> None:
-    today = date(2026, 1, 1)
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    today = now.date()
     lots = [
         Lot(uuid.uuid4(), P, A, name, today + timedelta(days=days), D(q), D(0))
-        for name, days, q in (("LATE", 300, 5), ("SOON", 20, 2), ("GONE", 0, 9))
+        for name, days, q in (("LATE", 300, 5), ("SOON", 20, 2), ("GONE", -1, 9))
     ]
-    taken, left = take_fefo(lots, D(4), today)
+    taken, left = take_fefo(lots, D(4), now)
     assert [(lot.lot_number, q) for lot, q in taken] == [("SOON", 2), ("LATE", 2)] and left == 0
-    taken, left = take_fefo(lots, D(4), today, min_shelf_life_days=90)
+    taken, left = take_fefo(lots, D(4), now, min_shelf_life_days=90)
     assert [(lot.lot_number, q) for lot, q in taken] == [("LATE", 4)]

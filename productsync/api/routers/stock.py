@@ -45,7 +45,13 @@ router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 async def create_location(body: LocationIn, request: Request, hub: HubDep, actor: ActorDep) -> Response:
     async def use_case(uow: UnitOfWork) -> Location:
         return await stock.create_location(
-            uow, actor, code=body.code, name=body.name, kind=body.kind, owner_partner_id=body.owner_partner_id
+            uow,
+            actor,
+            code=body.code,
+            name=body.name,
+            kind=body.kind,
+            owner_partner_id=body.owner_partner_id,
+            time_zone=body.time_zone,
         )
 
     return await execute(
@@ -143,8 +149,8 @@ async def list_lots(
         ),
         readonly=True,
     )
-    today = datetime.now(UTC).date()
-    return [LotOut.of(lot, today) for lot in found]
+    now = datetime.now(UTC)
+    return [LotOut.of(lot, now) for lot in found]
 
 
 @router.post("/stock/set", response_model=StockChangeOut, tags=["stock"])

@@ -324,6 +324,7 @@ class ProductRepository(Repository):
             kind=LocationKind(m["loc_kind"]),
             owner_partner_id=m["loc_owner_partner_id"],
             created_at=m["loc_created_at"],
+            time_zone=m["loc_time_zone"],
         )
         return _product(row), location
 
@@ -402,6 +403,7 @@ class LocationRepository(Repository):
                 kind=location.kind.value,
                 owner_partner_id=location.owner_partner_id,
                 created_at=location.created_at,
+                time_zone=location.time_zone,
             )
         )
 
@@ -440,4 +442,5 @@ def _location(row: Row[Any]) -> Location:
         kind=LocationKind(row.kind),
         owner_partner_id=row.owner_partner_id,
         created_at=row.created_at,
+        time_zone=row.time_zone,
     )

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, false, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 
-from productsync.domain.lots import Lot
+from productsync.domain.lots import DEFAULT_TIME_ZONE, Lot, local_date
 from productsync.store.repositories.base import Repository
-from productsync.store.tables import lots, products, stock_movements
+from productsync.store.tables import locations, lots, products, stock_movements
 from productsync.store.types import Quantity
 
 _T = lots.c
 _Q = Quantity()
+# The lot's location's time zone rides along with every read that decides expiry. A
+# column subquery, not a join: FOR UPDATE then locks the lot rows only, never locations.
+_ZONE = (
+    select(locations.c.time_zone).where(locations.c.id == _T.location_id).scalar_subquery().label("time_zone")
+)
+_LOTS = select(lots, _ZONE)
 
 
 def _lot(row: Row[Any]) -> Lot:
+    """A lot; rows written back by RETURNING carry no zone (nothing reads expiry off them)."""
     return Lot(
         id=row.id,
         product_id=row.product_id,
@@ -28,6 +35,7 @@ def _lot(row: Row[Any]) -> Lot:
         expires_on=row.expires_on,
         quantity=row.quantity,
         reserved=row.reserved,
+        time_zone=row._mapping.get("time_zone") or DEFAULT_TIME_ZONE,
     )
 
 
@@ -39,10 +47,8 @@ class LotRepository(Repository):
         out: dict[tuple[uuid.UUID, uuid.UUID], list[Lot]] = {}
         if not product_ids:
             return out
-        stmt = (
-            select(lots)
-            .where(_T.product_id.in_(product_ids), _T.quantity > 0)
-            .order_by(_T.product_id, _T.location_id, _T.id)
+        stmt = _LOTS.where(_T.product_id.in_(product_ids), _T.quantity > 0).order_by(
+            _T.product_id, _T.location_id, _T.id
         )
         if for_update:
             stmt = stmt.with_for_update()
@@ -53,15 +59,14 @@ class LotRepository(Repository):
     async def for_level(self, product_id: uuid.UUID, location_id: uuid.UUID) -> list[Lot]:
         """One level's lots, locked (the level row is already ours: level, then its lots)."""
         stmt = (
-            select(lots)
-            .where(_T.product_id == product_id, _T.location_id == location_id, _T.quantity > 0)
+            _LOTS.where(_T.product_id == product_id, _T.location_id == location_id, _T.quantity > 0)
             .order_by(_T.id)
             .with_for_update()
         )
         return [_lot(r) for r in await self.conn.execute(stmt)]
 
     async def get(self, lot_id: uuid.UUID) -> Lot | None:
-        row = (await self.conn.execute(select(lots).where(_T.id == lot_id))).first()
+        row = (await self.conn.execute(_LOTS.where(_T.id == lot_id))).first()
         return _lot(row) if row else None
 
     async def receive(
@@ -138,20 +143,43 @@ class LotRepository(Repository):
         """Remove free (unheld) stock from the lot."""
         return await self._change(lot_id, _T.quantity - _T.reserved >= q, now, quantity=_T.quantity - q)
 
+    async def _expiring_within(self, now: datetime, days: int) -> ColumnElement[bool]:
+        """Lots that expire within ``days`` whole local days after today where they are
+        stocked (days=0: already expired; 1: expired or in their last day). The zones
+        are few: one condition per local date they have at ``now``."""
+        zones = (await self.conn.execute(select(locations.c.time_zone).distinct())).scalars().all()
+        by_date: dict[date, list[str]] = {}
+        for zone in zones:
+            by_date.setdefault(local_date(now, zone), []).append(zone)
+        if not by_date:
+            return false()
+        return or_(
+            *(
+                and_(
+                    _T.location_id.in_(select(locations.c.id).where(locations.c.time_zone.in_(names))),
+                    _T.expires_on < today + timedelta(days=days),
+                )
+                for today, names in sorted(by_date.items())
+            )
+        )
+
     async def find(
         self,
         *,
         owners: set[uuid.UUID] | None,
-        expiring_before: date | None,
+        now: datetime,
+        expiring_within_days: int | None,
         product_id: uuid.UUID | None = None,
         location_id: uuid.UUID | None = None,
         limit: int = 500,
     ) -> list[Lot]:
-        stmt = select(lots).join(products, products.c.id == _T.product_id).where(_T.quantity > 0)
+        """Lots with stock; with ``expiring_within_days`` N, those whose expiry date is at
+        most N days after today at their location (the expired ones too)."""
+        stmt = _LOTS.join(products, products.c.id == _T.product_id).where(_T.quantity > 0)
         if owners is not None:
             stmt = stmt.where(products.c.owner_partner_id.in_(owners))
-        if expiring_before is not None:
-            stmt = stmt.where(_T.expires_on < expiring_before)
+        if expiring_within_days is not None:
+            stmt = stmt.where(await self._expiring_within(now, expiring_within_days + 1))
         if product_id is not None:
             stmt = stmt.where(_T.product_id == product_id)
         if location_id is not None:
@@ -159,21 +187,25 @@ class LotRepository(Repository):
         stmt = stmt.order_by(_T.expires_on, _T.lot_number, _T.id).limit(limit)
         return [_lot(r) for r in await self.conn.execute(stmt)]
 
-    async def expired_free(self, today: date, limit: int) -> list[Lot]:
-        """Expired lots with unheld stock to write off; rows another process has are skipped."""
+    async def expired_free(self, now: datetime, limit: int) -> list[Lot]:
+        """Lots expired at ``now`` (in their location's zone) with unheld stock to write off;
+        rows another process has are skipped."""
         stmt = (
-            select(lots)
-            .where(_T.expires_on <= today, _T.quantity - _T.reserved > 0)
+            _LOTS.where(await self._expiring_within(now, 0), _T.quantity - _T.reserved > 0)
             .order_by(_T.product_id, _T.location_id, _T.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         return [_lot(r) for r in await self.conn.execute(stmt)]
 
-    async def near_expiry_unannounced(self, before: date, limit: int) -> list[Lot]:
+    async def near_expiry_unannounced(self, now: datetime, within_days: int, limit: int) -> list[Lot]:
+        """Lots with stock expiring within ``within_days`` local days, not yet announced."""
         stmt = (
-            select(lots)
-            .where(_T.expires_on < before, _T.quantity > 0, _T.near_expiry_announced.is_(False))
+            _LOTS.where(
+                await self._expiring_within(now, within_days),
+                _T.quantity > 0,
+                _T.near_expiry_announced.is_(False),
+            )
             .order_by(_T.expires_on)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -186,9 +218,9 @@ class LotRepository(Repository):
 
     async def reserved_lots(self, also: set[uuid.UUID]) -> list[Lot]:
         """Lots that hold something, plus the named ones (to compare with live holds)."""
-        stmt = select(lots).where(_T.reserved != 0)
+        stmt = _LOTS.where(_T.reserved != 0)
         if also:
-            stmt = select(lots).where((_T.reserved != 0) | _T.id.in_(also))
+            stmt = _LOTS.where((_T.reserved != 0) | _T.id.in_(also))
         return [_lot(r) for r in await self.conn.execute(stmt)]
 
     async def drift(self) -> list[dict[str, Any]]:
