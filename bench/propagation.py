@@ -35,6 +35,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -179,6 +180,8 @@ async def run(args: argparse.Namespace) -> None:
         "PRODUCTSYNC_LOG_LEVEL": "warning",
         "PRODUCTSYNC_WEBHOOK_ALLOW_LOOPBACK": "true",
         "PRODUCTSYNC_DB_POOL_SIZE": "20",
+        # Servers on PostgreSQL need the key that seals channel secrets (the same in every process).
+        "PRODUCTSYNC_SECRET_KEY": os.environ.get("PRODUCTSYNC_SECRET_KEY") or Fernet.generate_key().decode(),
     }
     seeded = subprocess.run(
         [sys.executable, "-m", "productsync", "demo"], env=env, capture_output=True, text=True, check=True

@@ -31,6 +31,8 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -141,6 +143,10 @@ async def main() -> None:
             "PRODUCTSYNC_DATABASE_URL": url,
             "PRODUCTSYNC_DB_POOL_SIZE": "20",
             "PRODUCTSYNC_LOG_LEVEL": "warning",
+            # Servers on PostgreSQL need the key that seals channel secrets (the same in every process).
+            "PRODUCTSYNC_SECRET_KEY": (
+                os.environ.get("PRODUCTSYNC_SECRET_KEY") or Fernet.generate_key().decode()
+            ),
         }
         port = free_port()
         host = f"127.0.0.1:{port}"

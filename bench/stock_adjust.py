@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -128,6 +129,8 @@ async def bench_backend(backend: str, url: str, args: argparse.Namespace) -> lis
         "PRODUCTSYNC_DATABASE_URL": url,
         "PRODUCTSYNC_DB_POOL_SIZE": "20",
         "PRODUCTSYNC_LOG_LEVEL": "warning",
+        # Servers on PostgreSQL need the key that seals channel secrets (the same in every process).
+        "PRODUCTSYNC_SECRET_KEY": os.environ.get("PRODUCTSYNC_SECRET_KEY") or Fernet.generate_key().decode(),
     }
     port = free_port()
     headers = {"Authorization": f"Bearer {key}"}

@@ -19,13 +19,33 @@ from productsync.domain.errors import DomainError
 app = typer.Typer(help="productsync: the central product hub.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+secrets_app = typer.Typer(
+    help="The key(s) that seal channel secrets at rest: make one, re-seal after a rotation.",
+    no_args_is_help=True,
+)
+app.add_typer(secrets_app, name="secrets")
 console = Console(stderr=True)
 out = Console()
+# What "all partner scopes" means for `keys create --partner X`: everything but admin.
+ALL_PARTNER_SCOPES = tuple(s for s in Scope if s is not Scope.ADMIN)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _require_secret_key(settings: Settings) -> None:
+    """Scaled out (PostgreSQL), every process must seal with the same key: refuse to
+    start without one rather than make a key file per process and directory."""
+    from productsync.store.secrets import secret_key_problem
+
+    try:
+        problem = secret_key_problem(settings.secret_key, settings.database_url)
+    except ValueError as exc:
+        problem = str(exc)
+    if problem:
+        _fail(problem)
 
 
 @app.command()
@@ -53,6 +73,7 @@ def serve(
     import uvicorn
 
     settings = Settings()
+    _require_secret_key(settings)
     host = host or settings.host
     port = port or settings.port
     if workers > 1:
@@ -89,6 +110,7 @@ def worker() -> None:
     from productsync.sync.dispatcher import run
 
     settings = Settings()
+    _require_secret_key(settings)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -116,13 +138,19 @@ def keys_create(
         str | None, typer.Option("--partner", help="Partner id or code the key acts for.")
     ] = None,
     scopes: Annotated[
-        str | None, typer.Option("--scopes", help="Comma-separated scopes; default: all partner scopes.")
+        str | None,
+        typer.Option(
+            "--scopes",
+            help="Comma-separated scopes; default: all partner scopes ("
+            + ", ".join(s.value for s in Scope if s is not Scope.ADMIN)
+            + ").",
+        ),
     ] = None,
     name: Annotated[str, typer.Option(help="A label for listings.")] = "",
 ) -> None:
     """Create an API key. The key is printed once, alone on the last line."""
     from productsync.bootstrap import start_hub
-    from productsync.services.access import PARTNER_DEFAULT_SCOPES, create_key, parse_scopes
+    from productsync.services.access import create_key, parse_scopes
     from productsync.store.uow import UnitOfWork, transaction
 
     if admin == (partner is not None):
@@ -148,7 +176,7 @@ def keys_create(
                     if admin
                     else parse_scopes(scopes.split(","))
                     if scopes
-                    else PARTNER_DEFAULT_SCOPES
+                    else ALL_PARTNER_SCOPES
                 )
                 _, token = await create_key(
                     uow, system_actor("cli"), partner_id=partner_id, scopes=chosen, name=name
@@ -173,26 +201,39 @@ def keys_list() -> None:
     from productsync.bootstrap import start_hub
     from productsync.services.access import list_keys
     from productsync.store.repositories.access import StoredKey
-    from productsync.store.uow import transaction
+    from productsync.store.uow import UnitOfWork, transaction
 
-    async def run() -> list[StoredKey]:
+    async def run() -> tuple[list[StoredKey], dict[uuid.UUID, str]]:
         hub = await start_hub(Settings())
         try:
-            return await transaction(hub.db, list_keys, readonly=True)
+
+            async def read(uow: UnitOfWork) -> tuple[list[StoredKey], dict[uuid.UUID, str]]:
+                found = await list_keys(uow)
+                partners = await uow.partners.find({k.partner_id for k in found if k.partner_id})
+                return found, {p.id: p.code for p in partners}
+
+            return await transaction(hub.db, read, readonly=True)
         finally:
             await hub.close()
 
-    table = Table("prefix", "name", "partner", "scopes", "created", "revoked")
-    for k in asyncio.run(run()):
-        table.add_row(
+    found, codes = asyncio.run(run())
+    rows = [
+        (
             k.prefix,
-            k.name,
-            str(k.partner_id or "-"),
+            k.name or "-",
+            "(admin)" if k.partner_id is None else codes.get(k.partner_id, str(k.partner_id)),
             ",".join(k.scopes),
             k.created_at.isoformat(timespec="seconds"),
-            "yes" if k.revoked_at else "",
+            k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "-",
         )
-    out.print(table)
+        for k in found
+    ]
+    # Plain aligned columns, never truncated or wrapped (rich tables shorten cells to the
+    # terminal width); the output can be piped and read by scripts.
+    header = ("prefix", "name", "partner", "scopes", "created", "revoked")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
 
 
 @keys_app.command("revoke")
@@ -214,6 +255,43 @@ def keys_revoke(prefix: str) -> None:
     except DomainError as exc:
         _fail(exc.detail)
     out.print(f"revoked {prefix}")
+
+
+@secrets_app.command("generate-key")
+def secrets_generate_key() -> None:
+    """Print a new Fernet key for PRODUCTSYNC_SECRET_KEY (nothing is stored)."""
+    from productsync.store.secrets import generate_key
+
+    print(generate_key())
+
+
+@secrets_app.command("reseal")
+def secrets_reseal() -> None:
+    """Re-seal every stored secret with the current key (the first of PRODUCTSYNC_SECRET_KEY),
+    in one transaction. Rotation: put the new key first (NEW,OLD), restart, run this, then
+    drop OLD."""
+    from productsync.bootstrap import start_hub
+    from productsync.services.secrets import reseal_secrets
+    from productsync.store.uow import transaction
+
+    settings = Settings()
+    _require_secret_key(settings)
+
+    async def run() -> tuple[int, int]:
+        hub = await start_hub(settings)
+        try:
+            assert hub.db.secret_box is not None
+            return await transaction(hub.db, reseal_secrets), hub.db.secret_box.key_count
+        finally:
+            await hub.close()
+
+    try:
+        count, keys = asyncio.run(run())
+    except RuntimeError as exc:
+        _fail(str(exc))
+    out.print(f"re-sealed {count} secret(s) with the current key ({keys} key(s) configured)")
+    if keys > 1:
+        out.print("the keys after the first can now be removed from PRODUCTSYNC_SECRET_KEY")
 
 
 @app.command()

@@ -14,6 +14,17 @@ import pytest
 from tests import services
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Servers and workers on PostgreSQL refuse to start without a secret key: one for
+    the whole run, shared by every process the tests start (SQLite servers in the e2e
+    tier drop it to exercise their key file)."""
+    import os
+
+    from cryptography.fernet import Fernet
+
+    os.environ.setdefault("PRODUCTSYNC_SECRET_KEY", Fernet.generate_key().decode())
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A freshly created, migrated PostgreSQL database for this test run."""

@@ -28,6 +28,7 @@ from productsync.api.routers import (
 )
 from productsync.bootstrap import start_hub, start_jobs, watch_events
 from productsync.config import Settings
+from productsync.store.secrets import secret_key_problem
 from productsync.sync import dispatcher
 
 DESCRIPTION = """
@@ -45,6 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        problem = secret_key_problem(settings.secret_key, settings.database_url)
+        if problem:  # also when started without the CLI (uvicorn --factory)
+            raise RuntimeError(problem)
         hub = await start_hub(settings)
         app.state.hub = hub
         # Everything loaded so far (modules, compiled statements) lives as long as the

@@ -82,7 +82,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 def create_database(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
     aurl = async_url(url)
     backend = make_url(aurl).get_backend_name()
-    kwargs: dict[str, Any] = {"echo": echo}
+    # hide_parameters: a logged error shows the statement, never the values bound to it
+    # (they may be customer data or secrets).
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if backend == "postgresql":
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
     else:

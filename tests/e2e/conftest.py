@@ -59,6 +59,8 @@ def _start(url: str, tmp: Path, backend: str, extra_env: dict[str, str] | None =
         "PRODUCTSYNC_STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
         **(extra_env or {}),
     }
+    if backend == "sqlite":  # the embedded hub keeps its key file beside the database
+        env.pop("PRODUCTSYNC_SECRET_KEY", None)
     seeded = cli(env, "demo")
     assert seeded.returncode == 0, seeded.stderr
     keys = dict(

@@ -13,6 +13,9 @@ from productsync.domain.channels import Channel, ChannelKind, ChannelStatus, Con
 from productsync.store.repositories.base import Repository
 from productsync.store.tables import channels, product_aliases, products, sku_mappings
 
+# Columns holding secrets sealed by store/secrets.py (``productsync secrets reseal``).
+SEALED_COLUMNS = ("secret_sealed", "previous_secret_sealed", "credentials_sealed")
+
 
 def _ids(raw: list[str]) -> tuple[uuid.UUID, ...]:
     return tuple(uuid.UUID(x) for x in raw)
@@ -173,6 +176,19 @@ class ChannelRepository(Repository):
             )
         )
 
+
+    async def all_sealed(self) -> list[tuple[uuid.UUID, dict[str, str | None]]]:
+        """Every channel's sealed columns, locked in id order (re-sealing rewrites them)."""
+        stmt = (
+            select(channels.c.id, *(channels.c[name] for name in SEALED_COLUMNS))
+            .order_by(channels.c.id)
+            .with_for_update()
+        )
+        rows = await self.conn.execute(stmt)
+        return [(r.id, {name: r._mapping[name] for name in SEALED_COLUMNS}) for r in rows]
+
+    async def set_sealed(self, channel_id: uuid.UUID, values: dict[str, str | None]) -> None:
+        await self.conn.execute(update(channels).where(channels.c.id == channel_id).values(**values))
 
 class MappingRepository(Repository):
     async def upsert(self, channel_id: uuid.UUID, rows: list[dict[str, Any]], now: datetime) -> None:
