@@ -308,7 +308,10 @@ class StockTarget(Input):
 
 
 class AdjustmentIn(StockTarget):
-    delta: QuantityIn = Field(description="Signed change in the product's base unit.")
+    delta: QuantityIn = Field(description="Signed change in `unit` (default: the product's base unit).")
+    unit: StrictStr | None = Field(
+        default=None, max_length=24, description="Any unit of the same kind as the base unit, or a pack name."
+    )
     reason: StrictStr | None = Field(default=None, max_length=500)
     lot_number: StrictStr | None = Field(
         default=None, max_length=60, description="Required on receipts of lot-tracked categories (cosmetics)."

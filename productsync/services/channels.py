@@ -13,6 +13,7 @@ from productsync.domain.access import Actor, Scope
 from productsync.domain.catalog import normalize_locale
 from productsync.domain.channels import Channel, ChannelStatus, NewChannel
 from productsync.domain.errors import ErrorCode, InvalidInput, NotFound, PreconditionFailed
+from productsync.domain.targets import STRICT, TargetPolicy, check_url_target
 from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
 
@@ -66,10 +67,18 @@ async def _check_references(
 
 
 async def create_channel(
-    uow: UnitOfWork, actor: Actor, new: NewChannel, *, credentials: dict[str, str] | None = None
+    uow: UnitOfWork,
+    actor: Actor,
+    new: NewChannel,
+    *,
+    credentials: dict[str, str] | None = None,
+    targets: TargetPolicy = STRICT,
 ) -> tuple[Channel, str]:
-    """Returns the channel and its signing secret; the secret is never shown again."""
+    """Returns the channel and its signing secret; the secret is never shown again.
+    A URL naming an address ``targets`` refuses (127.0.0.1, 169.254.169.254, ...) is a 422
+    now rather than a delivery that fails forever."""
     actor.require(Scope.CHANNELS_ADMIN)
+    check_url_target(new.url, targets)
     owner = new.owner_partner_id if actor.is_admin else actor.partner_id
     if owner is not None:
         actor.check_write(owner, "partner", owner)
@@ -152,8 +161,12 @@ async def update_channel(
     changes: dict[str, Any],
     *,
     expected_version: int | None,
+    targets: TargetPolicy = STRICT,
 ) -> Channel:
+    """Edit a channel; a new URL passes the same address check as at creation."""
     channel = await get_channel(uow, actor, channel_id, for_update=True)
+    if changes.get("url") is not None:
+        check_url_target(str(changes["url"]), targets)
     if expected_version is not None and expected_version != channel.version:
         raise PreconditionFailed(
             f"channel is at version {channel.version}, not {expected_version}",

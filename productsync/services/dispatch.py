@@ -173,6 +173,9 @@ class Attempt:
     error: str = ""
     retry_after: timedelta | None = None
     gone: bool = False
+    # No answer at all (refused, reset, timed out, broker away): the dispatcher probes
+    # the channel and retries its waiting deliveries as soon as it is reachable again.
+    unreachable: bool = False
 
 
 async def record_attempts(uow: UnitOfWork, results: list[tuple[Claimed, Attempt]]) -> None:
@@ -197,6 +200,24 @@ async def record_attempts(uow: UnitOfWork, results: list[tuple[Claimed, Attempt]
     for claimed, attempt in results:
         if not attempt.ok:
             await record_failure(uow, claimed, attempt)
+
+
+async def channel_answers_again(uow: UnitOfWork, channel_id: uuid.UUID) -> int:
+    """A channel found unreachable accepts connections again (a probe): its oldest waiting
+    delivery goes now instead of at the end of its back-off. When that one is delivered,
+    ``record_attempts`` makes the rest of the backlog due; if it fails, only one try was
+    spent on a probe that did not pan out."""
+    return await uow.deliveries.make_first_due(channel_id, uow.now)
+
+
+async def failing_channels(uow: UnitOfWork) -> list[Channel]:
+    """Enabled channels the dispatcher pushes to whose last tries failed (worth a probe
+    when a dispatcher starts: the failures may have been seen by a process now gone)."""
+    return [
+        c
+        for c in await uow.channels.find(None)
+        if c.failing_since is not None and c.kind in DELIVERABLE and c.status is ChannelStatus.ENABLED
+    ]
 
 
 async def record_failure(uow: UnitOfWork, claimed: Claimed, attempt: Attempt) -> DeliveryStatus:

@@ -28,7 +28,10 @@ async def list_audit(
     after_id: int = 0,
     limit: int = 100,
 ) -> list[Row[Any]]:
-    """Admins read everything; a partner reads the records about its own data."""
+    """Admins read everything; a partner reads the records about its own data.
+    ``entity_id`` finds the records of that entity and of the pairs it is part of: for a
+    product, its price changes (``<price list>:<product>``) and stock changes
+    (``<product>:<location>``) too; ``entity_type`` narrows to one kind."""
     actor.require(Scope.CATALOG_READ)
     owners = None if actor.is_admin else {actor.partner_id} if actor.partner_id else set()
     return await uow.audit.find(

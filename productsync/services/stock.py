@@ -148,6 +148,7 @@ async def adjust_stock(
     *,
     location_id: uuid.UUID,
     delta: Decimal,
+    unit: str | None = None,
     product_id: uuid.UUID | None = None,
     sku: str | None = None,
     kind: MovementKind = MovementKind.ADJUSTMENT,
@@ -161,7 +162,8 @@ async def adjust_stock(
     product, location = await _stock_target(
         uow, actor, product_id=product_id, sku=sku, location_id=location_id
     )
-    delta = to_quantity(delta, unit=product.base_unit, field="delta")
+    # The same conversion as reservations and transfers: any unit of the kind, or a pack.
+    delta = to_base(delta, unit, base=product.base_unit, packs=product.packs, field="delta")
     check_delta(kind, delta)
     level = await _apply(uow, product, location, delta, spare_held=kind is MovementKind.SALE)
     if delta > 0:

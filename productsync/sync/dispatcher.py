@@ -14,6 +14,10 @@ receiver or broker that comes back is served at once, not at the end of a back-o
 
 ``dispatch_once`` runs one whole round (claim, send all, record) and is what the tests
 drive, one deterministic step at a time.
+
+A new channel's snapshot is built in pages, each its own short transaction: ``run``
+builds them in a task beside the claim loop, so a backfill of any size never delays the
+live deliveries; ``dispatch_once`` builds all pages of a backfill the round starts.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import time
 from datetime import timedelta
 
 from productsync.bootstrap import Hub
+from productsync.services import snapshots
 from productsync.services.dispatch import Attempt, Claimed, claim, fan_out, has_work, record_attempts
 from productsync.store.uow import UnitOfWork, transaction
 from productsync.sync.connectors import Connectors
@@ -43,11 +48,14 @@ async def _record(hub: Hub, results: list[tuple[Claimed, Attempt]]) -> None:
     await transaction(hub.db, write)
 
 
-async def _claim_due(hub: Hub, limit: int) -> list[Claimed]:
-    """Fan new events out and take what is due; [] quickly when there is nothing to do."""
+async def _claim_due(hub: Hub, limit: int, *, backfill: bool = False) -> list[Claimed]:
+    """Fan new events out and take what is due; [] quickly when there is nothing to do.
+    With ``backfill``, every page of the backfills waiting is built before the claim."""
     if not await transaction(hub.db, has_work, readonly=True):
         return []
     await transaction(hub.db, fan_out)
+    while backfill and await transaction(hub.db, snapshots.backfill_step):
+        pass
     hub.events.poke()  # events may have been sequenced: wake this process's SSE streams
     lease = timedelta(seconds=hub.settings.dispatcher_lease_seconds)
     return await transaction(hub.db, lambda uow: claim(uow, limit=limit, lease=lease))
@@ -60,7 +68,7 @@ async def dispatch_once(
     Pass ``connectors`` to keep connections across rounds. ``client`` is not used (the
     connectors own clients pinned to checked addresses); it is accepted for old callers."""
     del client
-    claimed = await _claim_due(hub, batch)
+    claimed = await _claim_due(hub, batch, backfill=True)
     if claimed:
         own = connectors is None
         senders = connectors or Connectors(hub.settings)
@@ -145,9 +153,25 @@ async def run(
                     await asyncio.sleep(0.5)
             recorded.set()
 
+    async def backfiller() -> None:
+        """Snapshot pages, one short transaction each, beside the claim loop."""
+        while True:
+            try:
+                built = await transaction(
+                    hub.db, snapshots.backfill_waiting, readonly=True
+                ) and await transaction(hub.db, snapshots.backfill_step)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a failed page is built again on the next try
+                log.exception("building a backfill page failed; retrying")
+                built = False
+            if not built:
+                await asyncio.sleep(max(idle_seconds * 10, 0.2))
+
     connectors = Connectors(hub.settings, resolve=resolve)
     prober = Prober(hub, connectors, first=probe_first, longest=probe_longest)
     writer = asyncio.create_task(recorder())
+    pages = asyncio.create_task(backfiller())
     probing = asyncio.create_task(prober.run())
     try:
         while stop is None or not stop.is_set():
@@ -178,6 +202,9 @@ async def run(
             pending.append(results.get_nowait())
         writer.cancel()
         probing.cancel()
+        pages.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pages
         with contextlib.suppress(asyncio.CancelledError):
             await writer
         with contextlib.suppress(asyncio.CancelledError):

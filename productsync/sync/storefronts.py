@@ -28,7 +28,8 @@ from productsync.domain.channels import ChannelKind
 from productsync.domain.deliveries import parse_retry_after
 from productsync.domain.projection import PlatformRequest, shopify_requests, woocommerce_requests
 from productsync.services.dispatch import Attempt, Claimed
-from productsync.sync.webhook import guard
+from productsync.sync.guard import TargetGuard, TargetRefused
+from productsync.sync.pools import OriginPools, host_port, origin
 
 SHOPIFY_API_VERSION = "2024-10"
 USER_AGENT = "productsync-connector/1"
@@ -70,10 +71,14 @@ async def _call(
             auth=auth,
             timeout=timeout,
         )
+    except TargetRefused as exc:  # the pinned transport refused: the verdict changed since the check
+        raise PlatformError(Attempt(False, error=exc.reason, unreachable=exc.unreachable)) from exc
     except httpx.TimeoutException as exc:
-        raise PlatformError(Attempt(False, error=f"no answer within {timeout:g} s")) from exc
-    except httpx.HTTPError as exc:
-        raise PlatformError(Attempt(False, error=f"{type(exc).__name__}: {exc}"[:300])) from exc
+        attempt = Attempt(False, error=f"no answer within {timeout:g} s", unreachable=True)
+        raise PlatformError(attempt) from exc
+    except httpx.HTTPError as exc:  # transport errors: nothing came back
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        raise PlatformError(Attempt(False, error=error, unreachable=True)) from exc
     if not 200 <= response.status_code < 300:
         raise PlatformError(_failure(response))
     return response
@@ -124,21 +129,38 @@ class VariantCache:
 
 
 async def send(
-    client: httpx.AsyncClient,
+    clients: OriginPools[httpx.AsyncClient],
+    guard: TargetGuard,
     claimed: Claimed,
     *,
     variants: VariantCache,
     timeout: float,
-    allow_loopback: bool = False,
-    allow_private: bool = False,
 ) -> Attempt:
+    """One delivery's requests through the platform origin's pinned client; a transport
+    failure retires that client and forgets the platform's addresses."""
     channel, view = claimed.channel, claimed.view
     if view is None or not view.external_ids:
         return Attempt(True, error="not mapped on this channel: nothing to send")
     base = channel.url or ""
-    refused = await guard(base, allow_loopback=allow_loopback, allow_private=allow_private)
-    if refused:
-        return Attempt(False, error=refused)
+    host, port = host_port(base)
+    try:
+        await guard.addresses(host, port)
+    except TargetRefused as exc:
+        return Attempt(False, error=exc.reason, unreachable=exc.unreachable)
+    key = origin(base)
+    async with clients.lease(key) as lease:
+        attempt = await _send(lease.client, claimed, base, variants=variants, timeout=timeout)
+        if attempt.unreachable:
+            clients.retire(key, lease)
+            guard.forget(host, port)
+    return attempt
+
+
+async def _send(
+    client: httpx.AsyncClient, claimed: Claimed, base: str, *, variants: VariantCache, timeout: float
+) -> Attempt:
+    channel, view = claimed.channel, claimed.view
+    assert view is not None
     event_type = str(claimed.event["type"])
     last = 200
     try:

@@ -86,7 +86,11 @@ async def _storefront(hub, world, kind, url, credentials, external_id, **over): 
     channel, _ = await transaction(
         hub.db,
         lambda uow: channels.create_channel(
-            uow, _admin(world), NewChannel(**values), credentials=credentials
+            uow,
+            _admin(world),
+            NewChannel(**values),
+            credentials=credentials,
+            targets=hub.settings.target_policy(),
         ),
     )
     await transaction(
@@ -125,7 +129,7 @@ async def test_rabbitmq_channel_publishes_cloudevents_with_sku_routing_keys(hub,
                 ),
             ),
         )
-        connectors = Connectors(httpx.AsyncClient(), hub.settings)
+        connectors = Connectors(hub.settings)
         try:
             await _drain(hub, connectors)
             await _adjust(hub, world, -2)
@@ -160,7 +164,7 @@ async def test_rabbitmq_down_means_retry_not_loss(hub, world) -> None:
             ),
         ),
     )
-    connectors = Connectors(httpx.AsyncClient(), broken.settings)
+    connectors = Connectors(broken.settings)
     try:
         await _drain(broken, connectors, rounds=2)
     finally:
@@ -189,7 +193,7 @@ async def test_shopify_connector_sets_inventory_price_and_content_in_admin_api_s
             buffer_stock=Decimal(2),
             locale="de-DE",
         )
-        connectors = Connectors(httpx.AsyncClient(), hub.settings)
+        connectors = Connectors(hub.settings)
         try:
             await _drain(hub, connectors)
             assert shop.levels == {(655441491, 39072856): 8}  # 10 on hand − buffer 2
@@ -228,7 +232,7 @@ async def test_woocommerce_connector_updates_stock_and_price_in_rest_v3_shapes(h
             "794",
             price_list_id=pl.id,
         )
-        connectors = Connectors(httpx.AsyncClient(), hub.settings)
+        connectors = Connectors(hub.settings)
         try:
             await _drain(hub, connectors)
             assert woo.products["794"]["stock_quantity"] == 5 and woo.products["794"]["manage_stock"] is True
@@ -258,7 +262,7 @@ async def test_wrong_platform_credentials_are_a_failed_try_with_the_platform_ans
             {"consumer_key": "ck_test", "consumer_secret": "wrong"},
             "1",
         )
-        connectors = Connectors(httpx.AsyncClient(), hub.settings)
+        connectors = Connectors(hub.settings)
         try:
             await _drain(hub, connectors, rounds=2)
         finally:

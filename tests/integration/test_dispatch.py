@@ -48,7 +48,10 @@ async def _channel(hub, world, receiver, settle=True, **over):  # type: ignore[n
     )
     values.update(over)
     channel, secret = await transaction(
-        hub.db, lambda uow: channels.create_channel(uow, actor, NewChannel(**values))
+        hub.db,
+        lambda uow: channels.create_channel(
+            uow, actor, NewChannel(**values), targets=hub.settings.target_policy()
+        ),
     )
     receiver.secrets.append(secret)
     if settle:

@@ -59,6 +59,7 @@ async def create_channel(body: ChannelIn, request: Request, hub: HubDep, actor: 
                 conflict_policy=body.conflict_policy,
             ),
             credentials=body.credentials,
+            targets=hub.settings.target_policy(),
         )
 
     def render(result: tuple[Channel, str]) -> Reply:
@@ -101,7 +102,9 @@ async def update_channel(
     expected = parse_if_match(if_match)
 
     async def use_case(uow: UnitOfWork) -> Channel:
-        return await channels.update_channel(uow, actor, channel_id, changes, expected_version=expected)
+        return await channels.update_channel(
+            uow, actor, channel_id, changes, expected_version=expected, targets=hub.settings.target_policy()
+        )
 
     return await execute(request, hub, actor, use_case, _channel_reply)
 

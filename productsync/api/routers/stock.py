@@ -100,6 +100,7 @@ async def adjust_stock(body: AdjustmentIn, request: Request, hub: HubDep, actor:
             actor,
             location_id=body.location_id,
             delta=body.delta,
+            unit=body.unit,
             product_id=body.product_id,
             sku=body.sku,
             kind=kind,
@@ -266,6 +267,9 @@ async def list_movements(
             "sale_movement_id": r.sale_movement_id,
             "transfer_id": None if r.transfer_id is None else str(r.transfer_id),
             "restockable": r.restockable,
+            # A sale (or any change) of a lot-tracked product has one row per lot it took.
+            "lot_id": None if r.lot_id is None else str(r.lot_id),
+            "lot_number": r.lot_number,
             "origin": r.origin,
             "request_id": r.request_id,
             "created_at": r.created_at.isoformat(),

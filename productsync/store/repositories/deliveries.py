@@ -103,6 +103,23 @@ class DeliveryRepository(Repository):
         )
         return int(result.rowcount or 0)
 
+    async def make_first_due(self, channel_id: uuid.UUID, now: datetime) -> int:
+        """The channel's oldest delivery waiting out a back-off goes now (the oldest, so
+        the per-pair ordering lets the claim take it)."""
+        first = (
+            select(_D.id)
+            .where(
+                _D.channel_id == channel_id,
+                _D.status == DeliveryStatus.PENDING.value,
+                _D.next_attempt_at > now,
+            )
+            .order_by(_D.event_seq)
+            .limit(1)
+            .scalar_subquery()
+        )
+        result = await self.conn.execute(update(deliveries).where(_D.id == first).values(next_attempt_at=now))
+        return int(result.rowcount or 0)
+
     async def waiting(self, limit: int = 10_000) -> list[Row[Any]]:
         stmt = (
             select(_D.id, _D.event_seq, _D.channel_id, _D.aggregate)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.access import Actor
@@ -166,6 +166,21 @@ class JournalRepository(Repository):
             await self.conn.execute(insert(outbox), events)
 
 
+def _about(entity_id: str) -> Any:
+    """Records of the entity, and of the pairs it is part of: a product's prices are
+    recorded as ``<price list>:<product>``, its stock as ``<product>:<location>``, so
+    asking for a product (price list, location) finds those too. An id that is itself
+    a pair matches exactly."""
+    column = audit_log.c.entity_id
+    if ":" in entity_id:
+        return column == entity_id
+    return or_(
+        column == entity_id,
+        column.startswith(f"{entity_id}:", autoescape=True),
+        column.endswith(f":{entity_id}", autoescape=True),
+    )
+
+
 class AuditRepository(Repository):
     async def find(
         self,
@@ -183,7 +198,7 @@ class AuditRepository(Repository):
         if entity_type:
             stmt = stmt.where(audit_log.c.entity_type == entity_type)
         if entity_id:
-            stmt = stmt.where(audit_log.c.entity_id == entity_id)
+            stmt = stmt.where(_about(entity_id))
         if action:
             stmt = stmt.where(audit_log.c.action == action)
         return list(await self.conn.execute(stmt))

@@ -21,7 +21,7 @@ from productsync.domain.quantities import MAX_QUANTITY
 from productsync.domain.reservations import Hold
 from productsync.store.repositories.base import Repository
 from productsync.store.repositories.log import JournalRepository
-from productsync.store.tables import locations, products, stock_levels, stock_movements
+from productsync.store.tables import locations, lots, products, stock_levels, stock_movements
 from productsync.store.types import Quantity, UTCDateTime, scaled
 
 
@@ -325,7 +325,8 @@ class StockRepository(Repository):
         limit: int = 100,
     ) -> list[Row[Any]]:
         stmt = (
-            select(stock_movements)
+            select(stock_movements, lots.c.lot_number)
+            .outerjoin(lots, lots.c.id == stock_movements.c.lot_id)
             .where(stock_movements.c.product_id == product_id, stock_movements.c.id > after_id)
             .order_by(stock_movements.c.id)
             .limit(limit)
