@@ -324,6 +324,7 @@ class StockRepository(Repository):
         after_id: int = 0,
         limit: int = 100,
     ) -> list[Row[Any]]:
+        """Ledger rows, each with the number of the lot it moved (None if untracked)."""
         stmt = (
             select(stock_movements, lots.c.lot_number)
             .outerjoin(lots, lots.c.id == stock_movements.c.lot_id)
