@@ -22,7 +22,7 @@ from typing import Any
 
 from productsync.config import Settings
 from productsync.domain.instants import Clock, SystemClock
-from productsync.services import logs, lots, reservations
+from productsync.services import logs, lots, price_windows, reservations
 from productsync.services.catalog import ensure_default_categories
 from productsync.services.maintenance import purge_idempotency_records
 from productsync.store import migrate
@@ -275,6 +275,23 @@ async def announce_near_expiry(hub: Hub) -> int:
     return total
 
 
+async def announce_price_windows(hub: Hub) -> int:
+    """Price windows that opened or closed are announced once each, whichever process gets
+    there first (services/price_windows.py); an idle round is one read."""
+    now = hub.clock.now()
+    total = 0
+    while (due := await transaction(hub.db, price_windows.next_boundary, readonly=True)) and due <= now:
+        n = await transaction(
+            hub.db, lambda uow: price_windows.announce_due_boundaries(uow, now, limit=BATCH)
+        )
+        total += n
+        if n < BATCH:  # the rest (if any) is held by another process, or a PUT
+            break
+    if total:
+        log.info("announced %d price window boundary(ies)", total)
+    return total
+
+
 async def watch_events(hub: Hub) -> None:
     """Runs in each API process while it serves streams: one reader for all of them.
     A poke (the dispatcher sequenced events) reads the latest sequence number at once;
@@ -316,6 +333,7 @@ JOBS: list[Job] = [
     Job("reservation-expiry", lambda s: s.reservation_sweep_seconds, expire_reservations),
     Job("lot-expiry", lambda s: s.lot_sweep_seconds, expire_lots),
     Job("near-expiry", lambda s: s.lot_sweep_seconds, announce_near_expiry),
+    Job("price-windows", lambda s: 1.0, announce_price_windows),  # boundaries land within ~1 s
 ]
 
 

@@ -8,24 +8,19 @@ the price in force at ``now``. Exactly once, however many processes run the sche
 a pair is announced only by whoever holds its header row (PostgreSQL ``SKIP LOCKED``;
 SQLite writers are serialized) and the boundaries are marked announced in the same
 transaction as the event. Boundaries that came due while nothing ran are announced
-together, once, on the next round.
+together, once, on the next round. The scheduler job that calls this every second in
+each process is ``announce_price_windows`` in bootstrap.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from productsync.domain.access import system_actor
 from productsync.domain.events import price_changed
 from productsync.domain.pricing import price_in_force
 from productsync.services.recording import record
-from productsync.store.database import Database
-from productsync.store.uow import UnitOfWork, transaction
-
-log = logging.getLogger("productsync.price_windows")
+from productsync.store.uow import UnitOfWork
 
 BATCH = 100
 
@@ -78,31 +73,3 @@ async def announce_due_boundaries(uow: UnitOfWork, now: datetime, *, limit: int 
 async def next_boundary(uow: UnitOfWork) -> datetime | None:
     """The earliest boundary not yet announced (a read, so idle rounds write nothing)."""
     return await uow.prices.next_boundary()
-
-
-def _announcer(now: datetime, limit: int) -> Callable[[UnitOfWork], Awaitable[int]]:
-    async def announce(uow: UnitOfWork) -> int:
-        return await announce_due_boundaries(uow, now, limit=limit)
-
-    return announce
-
-
-async def run(db: Database, *, every_seconds: float = 1.0, limit: int = BATCH) -> None:
-    """The scheduler loop: sleeps until the next boundary (at most ``every_seconds``, so
-    windows written by other processes are seen), announces what is due, repeats. Runs
-    in every API process and worker; see the module doc for why that is safe."""
-    while True:
-        pause = every_seconds
-        try:
-            now = datetime.now(UTC)
-            due_at = await transaction(db, next_boundary, readonly=True)
-            if due_at is not None and due_at <= now:
-                done = await transaction(db, _announcer(now, limit))
-                if done:
-                    log.info("announced %d price window boundary(ies)", done)
-                    pause = 0  # more may be due, or the next one soon: look again at once
-            elif due_at is not None:
-                pause = min(every_seconds, (due_at - now).total_seconds())
-        except Exception:  # noqa: BLE001 - the scheduler must never take the process down
-            log.exception("announcing price windows failed; retrying later")
-        await asyncio.sleep(pause)

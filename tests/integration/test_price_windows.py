@@ -177,3 +177,54 @@ async def test_the_scheduler_loop_sleeps_until_the_next_boundary_and_reads_it(da
     )
     nxt = await transaction(database, price_windows.next_boundary, readonly=True)
     assert nxt is not None and nxt.tzinfo is not None and nxt <= now + H
+
+
+async def test_the_scheduler_job_announces_what_its_clock_says_is_due(database, world) -> None:
+    """The job every process runs (bootstrap JOBS, "price-windows"), with a moved clock."""
+    from productsync.bootstrap import JOBS, Hub, announce_price_windows
+    from productsync.config import Settings
+    from productsync.domain.instants import ManualClock
+
+    assert "price-windows" in {job.name for job in JOBS}
+    now = datetime.now(UTC)
+    pl = await _list(database, world.actor_a)
+    await _put(
+        database,
+        world.actor_a,
+        pl.id,
+        world.product.id,
+        [PriceEntry(D(1), D("10")), PriceEntry(D(1), D("7.5"), now + H, now + 2 * H)],
+    )
+    clock = ManualClock(now + 30 * timedelta(minutes=1))
+    hub = Hub(Settings(), database, clock=clock)
+    await announce_price_windows(hub)
+    assert len(await _price_events(database, world.product.id)) == 1
+    clock.advance(H)
+    assert await announce_price_windows(hub) >= 1
+    assert await announce_price_windows(hub) == 0
+    events = await _price_events(database, world.product.id)
+    assert [_in_force(e)[0] for e in events] == ["10.00", "7.50"]
+
+
+async def test_a_put_racing_the_scheduler_leaves_one_answer_and_no_deadlock(database, world) -> None:
+    """A tier set written while its boundary is being announced: both finish (no deadlock:
+    header first, then boundaries, everywhere), and the last event carries the new set."""
+    now = datetime.now(UTC)
+    start = now + H
+    pl = await _list(database, world.actor_a)
+    promo = [PriceEntry(D(1), D("10")), PriceEntry(D(1), D("7.5"), start, None)]
+    await _put(database, world.actor_a, pl.id, world.product.id, promo)
+    for round_ in range(5):
+        amount = D(20 + round_)
+        await asyncio.gather(
+            _announce(database, start),
+            _put(database, world.actor_a, pl.id, world.product.id, [PriceEntry(D(1), amount), promo[1]]),
+        )
+    await _announce(database, start)  # whichever went first, the last boundary is announced now
+    events = await _price_events(database, world.product.id)
+    versions = [e["version"] for e in events]
+    assert versions == sorted(set(versions))  # every event a new version
+    assert events[-1]["prices"][0]["amount"] == "24.00"
+    assert _in_force(events[-1]) == ("7.50", None)  # the scheduled change, in force at start
+    await _announce(database, start)
+    assert len(await _price_events(database, world.product.id)) == len(events)
