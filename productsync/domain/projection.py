@@ -21,16 +21,39 @@ from productsync.domain.inventory import StockLevel
 from productsync.domain.pricing import PriceInForce
 
 
-def localized(product: Product, locale: str | None) -> tuple[str, str | None]:
-    """Name and description in the channel's locale: exact tag, then its language, then the default."""
+def _pick(
+    texts: dict[str, Any], name: Any, description: Any, locale: str | None
+) -> tuple[Any, Any, str | None]:
+    """Name, description and the tag they come from: the exact tag, then another tag of
+    its language, then the default texts (tag None)."""
     if locale:
         language = locale.split("-")[0].lower()
-        candidates = [locale, *(t for t in product.texts if t.split("-")[0].lower() == language)]
+        candidates = [locale, *(t for t in texts if t.split("-")[0].lower() == language)]
         for tag in candidates:
-            text = product.texts.get(tag)
-            if text and text.get("name"):
-                return text["name"], text.get("description", product.description)
-    return product.name, product.description
+            text = texts.get(tag)
+            if isinstance(text, dict) and text.get("name"):
+                return text["name"], text.get("description", description), tag
+    return name, description, None
+
+
+def localized(product: Product, locale: str | None) -> tuple[str, str | None]:
+    """Name and description in the channel's locale: exact tag, then its language, then the default."""
+    name, description, _ = _pick(product.texts, product.name, product.description, locale)
+    return name, description
+
+
+def localized_product_data(data: Any, locale: str | None) -> Any:
+    """A product event's data as a channel with a locale is told it: ``product.name`` and
+    ``product.description`` in that locale (as ``localized``), and ``product.locale``, the
+    tag they come from (null: the default texts). Other data, or no locale: unchanged."""
+    product = data.get("product") if isinstance(data, dict) else None
+    if not locale or not isinstance(product, dict):
+        return data
+    texts = product.get("texts")
+    name, description, tag = _pick(
+        texts if isinstance(texts, dict) else {}, product.get("name"), product.get("description"), locale
+    )
+    return {**data, "product": {**product, "name": name, "description": description, "locale": tag}}
 
 
 def channel_available(channel: Channel, levels: list[StockLevel]) -> Decimal:

@@ -18,7 +18,13 @@ from productsync.domain.errors import NotFound
 from productsync.domain.events import EventType
 from productsync.domain.inventory import StockLevel
 from productsync.domain.lots import capped_levels
-from productsync.domain.projection import ChannelView, bundle_available, bundle_components, channel_available
+from productsync.domain.projection import (
+    ChannelView,
+    bundle_available,
+    bundle_components,
+    channel_available,
+    localized_product_data,
+)
 from productsync.domain.quantities import format_quantity
 from productsync.services import snapshots
 from productsync.services.channels import get_channel, signing_secrets
@@ -138,6 +144,8 @@ async def claim(
             channels[r.channel_id] = (channel, await signing_secrets(uow, r.channel_id))
         channel, secrets = channels[r.channel_id]
         event = to_cloudevent(r)
+        if channel.locale and "data" in event:  # texts in the channel's locale, else the default
+            event["data"] = localized_product_data(event.get("data"), channel.locale)
         view = None
         if r.product_id is not None and channel.kind in STOREFRONTS:
             key = (channel.id, r.product_id)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Row
 
 from productsync.domain.access import Actor, Scope
 from productsync.domain.channels import Channel
+from productsync.domain.projection import localized_product_data
 from productsync.services.channels import owned_channel
 from productsync.store.uow import UnitOfWork
 
@@ -77,8 +78,15 @@ async def channel_events(
     channel = await owned_channel(uow, actor, channel_id)
     rows = await uow.outbox.after(after, partners=None, limit=limit, directed=True)
     routed = await routing(uow, rows, [channel])
-    out = [(int(r.seq), to_cloudevent(r)) for r, chosen in routed if chosen]
+    out = [(int(r.seq), _for_channel(to_cloudevent(r), channel)) for r, chosen in routed if chosen]
     return (int(rows[-1].seq) if rows else after), out
+
+
+def _for_channel(event: dict[str, Any], channel: Channel) -> dict[str, Any]:
+    """A product's texts in the channel's locale (the same rule as webhook deliveries)."""
+    if channel.locale and "data" in event:
+        event["data"] = localized_product_data(event["data"], channel.locale)
+    return event
 
 
 async def routing(
