@@ -78,8 +78,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
     problems.install(app)
-    routers = (logs, catalog, aliases, stock, reservations, prices, channels, inbound, oversells, webhooks, stream)
-    for module in routers:
+    for module in (
+        logs,
+        catalog,
+        aliases,
+        stock,
+        reservations,
+        prices,
+        channels,
+        inbound,
+        oversells,
+        webhooks,
+        stream,
+    ):
         app.include_router(module.router)
     app.add_middleware(JsonOnlyMiddleware)
     app.add_middleware(RequestIdMiddleware)

@@ -27,6 +27,7 @@ from productsync.domain.channels import Channel, ChannelKind, ChannelStatus, Con
 from productsync.domain.conflicts import InboundType, Resolution
 from productsync.domain.inventory import Location, LocationKind, MovementKind, StockLevel, StockTotals
 from productsync.domain.lots import Lot
+from productsync.domain.oversells import Oversell, OversellResolution, OversellStatus
 from productsync.domain.pricing import PriceEntry, PriceList, PriceListKind
 from productsync.domain.quantities import BaseUnit, format_quantity
 from productsync.domain.reservations import Reservation, ReservationStatus
@@ -356,6 +357,10 @@ class AccuracyOut(BaseModel):
     counts: int
     matched: int
     accuracy_percent: float | None = Field(description="one decimal; null before the first count")
+    open_oversells: int = Field(
+        default=0, description="Channel sales the hub had no stock for, open (`GET /v1/oversells`)."
+    )
+    oversold_quantity: QuantityOut = Field(default=Decimal(0), description="What those oversells lack.")
 
 
 class LotOut(BaseModel):
@@ -744,6 +749,11 @@ class InboundIn(Input):
     )
     changed_at: datetime | None = Field(default=None, description="UTC; default: when the hub receives it.")
     reason: StrictStr | None = Field(default=None, max_length=500)
+    order_ref: StrictStr | None = Field(
+        default=None,
+        max_length=255,
+        description="The channel's order, named on an oversell if stock was short.",
+    )
 
 
 class InboundOut(BaseModel):
@@ -912,3 +922,56 @@ class ReservationOut(BaseModel):
             created_at=r.created_at,
             updated_at=r.updated_at,
         )
+
+
+# --- oversells -------------------------------------------------------------------------------
+
+
+class OversellOut(BaseModel):
+    """A channel sale beyond the hub's stock: the sale of what there was is in the ledger
+    (``movement_id``); ``quantity`` is what was missing, open until resolved."""
+
+    id: uuid.UUID
+    product_id: uuid.UUID
+    location_id: uuid.UUID
+    channel_id: uuid.UUID | None = Field(description="null for a payment gateway (see `source`).")
+    source: str = Field(examples=["channel:5f0c…", "stripe"])
+    event_id: str
+    order_ref: str | None
+    sold: QuantityOut = Field(description="What the channel reported sold.")
+    quantity: QuantityOut = Field(description="What the hub did not have.")
+    movement_id: int | None = Field(description="The sale's ledger row; its reason names this oversell.")
+    status: OversellStatus
+    resolution: OversellResolution | None
+    note: str | None
+    substitute_product_id: uuid.UUID | None
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+    @classmethod
+    def of(cls, o: Oversell) -> OversellOut:
+        return cls.model_validate(o, from_attributes=True)
+
+
+class OversellPage(Page):
+    items: list[OversellOut]
+
+
+class OversellResolveIn(Input):
+    resolution: OversellResolution = Field(
+        description="restock: the missing quantity is sold now (receive=true receives it first); "
+        "cancel: the missing part was cancelled at the channel, nothing moves; "
+        "substitute: substitute_product_id went out instead and is sold."
+    )
+    note: StrictStr | None = Field(default=None, max_length=500)
+    substitute_product_id: uuid.UUID | None = None
+    receive: StrictBool = Field(default=False, description="restock: the goods just arrived; receive them.")
+    lot_number: StrictStr | None = Field(
+        default=None, max_length=60, description="restock with receive, lot-tracked products."
+    )
+    expires_on: date | None = None
+
+
+class OversellResolvedOut(OversellOut):
+    movement_ids: list[int] = Field(description="Ledger rows the resolution wrote (none for cancel).")

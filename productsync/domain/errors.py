@@ -43,6 +43,7 @@ class ErrorCode(StrEnum):
     RESERVATION_EXPIRED = "reservation-expired"
     RESERVATION_CLOSED = "reservation-closed"
     BUNDLE_STOCK = "bundle-stock"
+    OVERSELL_RESOLVED = "oversell-resolved"
     TARGET_NOT_ALLOWED = "target-not-allowed"  # a channel URL or its address fails the SSRF guard
 
 

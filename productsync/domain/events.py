@@ -28,6 +28,7 @@ class EventType(StrEnum):
     PRICE_CHANGED = "productsync.price.changed"
     LOT_NEAR_EXPIRY = "productsync.lot.near_expiry"
     LOT_EXPIRED = "productsync.lot.expired"
+    STOCK_OVERSOLD = "productsync.stock.oversold"
 
 
 @dataclass(frozen=True)
@@ -202,4 +203,33 @@ def price_changed(
         id=uuid.uuid4(),
         version=version,
         channel_id=channel_id,
+    )
+
+
+def stock_oversold(
+    product: Product,
+    oversell: dict[str, Any],
+    level: StockLevel | None,
+    *,
+    location_code: str,
+    origin: str,
+) -> DomainEvent:
+    """A channel sold more than the hub had: the sale was recorded for what there was and
+    ``oversell`` (its snapshot) names the missing quantity, the channel and the order, for
+    a person to resolve. Not a state of the level (``stock.changed`` carries that), so it
+    is never coalesced with one."""
+    return DomainEvent(
+        type=EventType.STOCK_OVERSOLD,
+        subject=product.sku,
+        data={
+            "sku": product.sku,
+            "location_code": location_code,
+            "oversell": oversell,
+            "level": level.snapshot() if level is not None else None,
+        },
+        partner_id=product.owner_partner_id,
+        product_id=product.id,
+        origin=origin,
+        id=uuid.uuid4(),
+        version=level.version if level is not None else 0,
     )

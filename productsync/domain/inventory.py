@@ -178,10 +178,13 @@ class Movement:
 
 @dataclass(frozen=True)
 class CountAccuracy:
-    """Cycle counts that found what the hub expected, out of all counts."""
+    """Cycle counts that found what the hub expected, out of all counts; and the open
+    oversells (channel sales the hub had no stock for) that still wait for a person."""
 
     matched: int
     counts: int
+    open_oversells: int = 0
+    oversold: Decimal = Decimal(0)
 
     @property
     def percent(self) -> Decimal | None:

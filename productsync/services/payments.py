@@ -9,6 +9,11 @@ instead, in metadata ``reservation_id`` or ``reservation_ref`` (the reservation'
 ``external_ref``, e.g. the order number): the sale event then commits that
 reservation, whose holds become the sale. The signature is checked by the HTTP layer
 before anything gets here.
+
+A paid order is a sale that has happened: it goes through the same path as a channel's
+sale (services/oversells.py), so what the hub lacks is recorded as an oversell (source
+``stripe``, the payment as order reference), never refused. Anything malformed in the
+metadata is a 4xx naming the field.
 """
 
 from __future__ import annotations
@@ -22,14 +27,16 @@ from productsync.domain.errors import InvalidInput, NotFound
 from productsync.domain.inventory import MovementKind
 from productsync.domain.quantities import format_quantity
 from productsync.domain.reservations import ReservationStatus
-from productsync.services import reservations, stock
-from productsync.services.inbound import InboundResult
+from productsync.services import oversells, reservations, stock
+from productsync.services.inbound_changes import InboundResult
+from productsync.services.oversells import REASON_MAX
 from productsync.store.uow import UnitOfWork
 
 SOURCE = "stripe"
 SALES = frozenset({"payment_intent.succeeded", "checkout.session.completed"})
 REFUNDS = frozenset({"charge.refunded"})
 _ACTOR: Actor = system_actor("stripe")
+ID_MAX = 255  # inbound_receipts.event_id
 
 
 def _metadata(obj: dict[str, Any]) -> dict[str, str]:
@@ -47,22 +54,39 @@ def _quantity(meta: dict[str, str]) -> Decimal:
     return quantity
 
 
+def _named_location(meta: dict[str, str]) -> uuid.UUID | None:
+    raw = meta.get("location_id")
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise InvalidInput("metadata.location_id is not a UUID", field="metadata.location_id") from exc
+
+
 async def _sale_location(uow: UnitOfWork, product_id: uuid.UUID, meta: dict[str, str]) -> uuid.UUID:
-    if meta.get("location_id"):
-        try:
-            return uuid.UUID(meta["location_id"])
-        except ValueError as exc:
-            raise InvalidInput("metadata.location_id is not a UUID", field="metadata.location_id") from exc
+    named = _named_location(meta)
+    if named is not None:
+        return named
     levels = await uow.stock.levels_for_product(product_id)
     if not levels:
         raise InvalidInput("no stock of this product anywhere: give metadata.location_id", field="metadata")
     return max(levels, key=lambda pair: pair[0].available)[0].location_id
 
 
+def _ref(raw: Any) -> str | None:
+    """A Stripe object reference: its id, or the id of an expanded object."""
+    if isinstance(raw, dict):
+        raw = raw.get("id")
+    if isinstance(raw, str) and 0 < len(raw) <= ID_MAX:
+        return raw
+    return None
+
+
 async def record_event(uow: UnitOfWork, event: dict[str, Any]) -> InboundResult:
-    event_id = str(event.get("id") or "")
-    if not event_id:
-        raise InvalidInput("the event has no id", field="id")
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= ID_MAX:
+        raise InvalidInput(f"the event's id must be a string of 1-{ID_MAX} characters", field="id")
     seen = await uow.receipts.claim(SOURCE, event_id, uow.now)
     if seen is not None:
         return InboundResult(seen[0], {**seen[1], "replayed": True})
@@ -88,35 +112,49 @@ async def _apply(uow: UnitOfWork, event_id: str, event: dict[str, Any]) -> Inbou
     if product is None:
         raise NotFound("product", sku)
     quantity = _quantity(meta)
-    payment = str(obj.get("payment_intent") or obj.get("id") or event_id)
+    payment = _ref(obj.get("payment_intent")) or _ref(obj.get("id")) or event_id
     if kind in SALES:
         location_id = await _sale_location(uow, product.id, meta)
-        change = await stock.adjust_stock(
+        sale = await oversells.record_channel_sale(
             uow,
             _ACTOR,
+            product=product,
             location_id=location_id,
-            product_id=product.id,
-            delta=-quantity,
-            kind=MovementKind.SALE,
-            reason=f"stripe {kind} {payment}",
+            quantity=quantity,
+            source=SOURCE,
+            event_id=event_id,
+            channel_id=None,
+            order_ref=payment,
+            reason=f"stripe {kind} {payment}"[:REASON_MAX],
         )
         # Remember where the payment's sale was taken, for its refund.
         await uow.receipts.claim(f"{SOURCE}:sale", payment, uow.now)
         await uow.receipts.settle(f"{SOURCE}:sale", payment, 200, {"location_id": str(location_id)})
-    else:
-        sale = await uow.receipts.get(f"{SOURCE}:sale", payment)
-        where = meta.get("location_id") or (sale[1].get("location_id") if sale else None)
-        if not where:
-            raise InvalidInput("refund of an unknown payment: give metadata.location_id", field="metadata")
-        change = await stock.adjust_stock(
-            uow,
-            _ACTOR,
-            location_id=uuid.UUID(where),
-            product_id=product.id,
-            delta=quantity,
-            kind=MovementKind.RETURN,
-            reason=f"stripe refund {payment}",
-        )
+        written = sale.written()
+        body = {
+            **base,
+            "outcome": "applied",
+            "sku": product.sku,
+            "location_id": str(location_id),
+            "quantity": written.pop("delta"),  # signed, as for refunds: what left the shelf
+            **written,
+        }
+        return InboundResult(200, body)
+    sold = await uow.receipts.get(f"{SOURCE}:sale", payment)
+    where = _named_location(meta)
+    if where is None and sold is not None and sold[1].get("location_id"):
+        where = uuid.UUID(sold[1]["location_id"])
+    if where is None:
+        raise InvalidInput("refund of an unknown payment: give metadata.location_id", field="metadata")
+    change = await stock.adjust_stock(
+        uow,
+        _ACTOR,
+        location_id=where,
+        product_id=product.id,
+        delta=quantity,
+        kind=MovementKind.RETURN,
+        reason=f"stripe refund {payment}"[:REASON_MAX],
+    )
     body = {
         **base,
         "outcome": "applied",

@@ -304,7 +304,12 @@ async def inventory_accuracy(
         if found is None or not actor.can_read(found.owner_partner_id):
             raise NotFound("location", location_id)
     owners = None if actor.is_admin else {p for p in (actor.partner_id, *actor.readable_partners) if p}
-    return await uow.stock.count_accuracy(location_id, owners)
+    counted = await uow.stock.count_accuracy(location_id, owners)
+    # Sold at a channel but never on the shelf: the ledger is right, the shelf was short.
+    open_count, missing = await uow.oversells.open_totals(
+        owners=actor.readable_owners(), location_id=location_id
+    )
+    return replace(counted, open_oversells=open_count, oversold=missing)
 
 
 async def ledger_drift(uow: UnitOfWork) -> list[dict[str, object]]:

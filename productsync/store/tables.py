@@ -442,6 +442,39 @@ conflicts = Table(
     Index("ix_conflicts_status", "status", "created_at"),
 )
 
+# Channel sales beyond the stock the hub had: the sale was recorded for what there was,
+# this row keeps the missing quantity until a person resolves it. One per source event
+# (the unique key makes a resent sale unable to record a second one).
+oversells = Table(
+    "oversells",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("product_id", Uuid, ForeignKey("products.id"), nullable=False),
+    Column("location_id", Uuid, ForeignKey("locations.id"), nullable=False),
+    Column("owner_partner_id", Uuid, nullable=False),
+    Column("channel_id", Uuid, nullable=True),
+    Column("source", String(80), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("order_ref", String(255), nullable=True),
+    Column("sold", Quantity, nullable=False),
+    Column("quantity", Quantity, nullable=False),
+    Column("movement_id", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("resolution", String(16), nullable=True),
+    Column("note", String(500), nullable=True),
+    Column("substitute_product_id", Uuid, nullable=True),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Column("resolved_by", String(100), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("source", "event_id", name="uq_oversells_source_event"),
+    Index("ix_oversells_status", "status", "id"),
+    Index("ix_oversells_owner", "owner_partner_id", "status"),
+    Index("ix_oversells_product", "product_id"),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("sold >= quantity", name="sold_covers_missing"),
+    CheckConstraint("status IN ('open', 'resolved')", name="status_known"),
+)
+
 # External events already taken in (a channel's inbound event ids, Stripe event ids):
 # each is applied once, and a repeat gets the first answer.
 inbound_receipts = Table(

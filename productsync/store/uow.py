@@ -38,6 +38,7 @@ from productsync.store.repositories.log import (
     OutboxRepository,
 )
 from productsync.store.repositories.lots import LotRepository
+from productsync.store.repositories.oversells import OversellRepository
 from productsync.store.repositories.pricing import PriceRepository
 from productsync.store.repositories.reservations import ReservationRepository
 from productsync.store.repositories.stock import StockRepository
@@ -69,6 +70,7 @@ class UnitOfWork:
     conflicts: ConflictRepository
     reservations: ReservationRepository
     lots: LotRepository
+    oversells: OversellRepository
 
     def __init__(self, db: Database, *, readonly: bool = False, request_id: str | None = None) -> None:
         self.db = db
@@ -113,6 +115,7 @@ class UnitOfWork:
         self.conflicts = ConflictRepository(conn)
         self.reservations = ReservationRepository(conn, self.journal)
         self.lots = LotRepository(conn)
+        self.oversells = OversellRepository(conn)
         return self
 
     @property

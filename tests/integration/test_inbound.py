@@ -15,9 +15,9 @@ from productsync.domain.access import Scope
 from productsync.domain.catalog import NewProduct
 from productsync.domain.channels import ChannelKind, ConflictPolicy, NewChannel
 from productsync.domain.conflicts import InboundType, Resolution
-from productsync.domain.errors import CompareFailed, Forbidden, InsufficientStock, InvalidInput
+from productsync.domain.errors import CompareFailed, Forbidden, InvalidInput
 from productsync.domain.pricing import PriceEntry, PriceListKind
-from productsync.services import catalog, channels, inbound, pricing, stock
+from productsync.services import catalog, channels, inbound, pricing, review, stock
 from productsync.services.inbound import InboundChange
 from productsync.store.tables import audit_log, outbox
 from productsync.store.uow import transaction
@@ -121,17 +121,20 @@ async def test_a_sale_is_applied_once_and_not_echoed_to_its_channel(database, wo
     assert (await _decisions(database, channel))[-1:] == ["inbound.applied"]  # the replay decided nothing new
 
 
-async def test_a_sale_beyond_stock_is_refused_and_changes_nothing(database, world) -> None:
+async def test_a_sale_beyond_stock_is_recorded_with_an_oversell_not_refused(database, world) -> None:
+    """A channel's sale has happened: refusing it would only hide it (it used to be a 409
+    that recorded nothing). tests/integration/test_oversells.py covers the details."""
     await _set(database, world, 2)
     channel = await _channel(database, world)
-    with pytest.raises(InsufficientStock):
-        await _send(database, world, channel, InboundType.SALE, quantity=Decimal(3), event_id="big")
-    assert await _on_hand(database, world) == 2
-    # Nothing was kept of it: the same event id can come again (e.g. after a restock).
+    sold = await _send(database, world, channel, InboundType.SALE, quantity=Decimal(3), event_id="big")
+    assert sold.status_code == 200 and sold.body["outcome"] == "applied"
+    assert sold.body["delta"] == "-2" and sold.body["oversold"] == "1"
+    assert await _on_hand(database, world) == 0
+    # Kept: the same event id again is the first answer, not a second sale or oversell.
     await _set(database, world, 5)
-    assert (
-        await _send(database, world, channel, InboundType.SALE, quantity=Decimal(3), event_id="big")
-    ).body["outcome"] == "applied"
+    again = await _send(database, world, channel, InboundType.SALE, quantity=Decimal(3), event_id="big")
+    assert again.body == {**sold.body, "replayed": True}
+    assert await _on_hand(database, world) == 5
 
 
 async def test_unknown_external_ids_are_refused_or_parked_per_channel(database, world) -> None:
@@ -146,7 +149,7 @@ async def test_unknown_external_ids_are_refused_or_parked_per_channel(database, 
     conflict_id = uuid.UUID(queued.body["conflict_id"])
     resolved = await transaction(
         database,
-        lambda uow: inbound.resolve_conflict(
+        lambda uow: review.resolve_conflict(
             uow, _admin(world), conflict_id, Resolution.TAKE_CHANNEL, product_id=world.product.id
         ),
     )
@@ -235,7 +238,7 @@ async def test_manual_review_queues_and_a_person_resolves(database, world) -> No
     ids = [uuid.UUID(r.body["conflict_id"]) for r in results]
     open_ = await transaction(
         database,
-        lambda uow: inbound.list_conflicts(
+        lambda uow: review.list_conflicts(
             uow, _admin(world), status="open", channel_id=channel.id, after=None, limit=10
         ),
         readonly=True,
@@ -245,12 +248,18 @@ async def test_manual_review_queues_and_a_person_resolves(database, world) -> No
     async def resolve(conflict_id, resolution, value=None):  # type: ignore[no-untyped-def]
         return await transaction(
             database,
-            lambda uow: inbound.resolve_conflict(uow, _admin(world), conflict_id, resolution, value=value),
+            lambda uow: review.resolve_conflict(uow, _admin(world), conflict_id, resolution, value=value),
         )
 
     await resolve(ids[0], Resolution.KEEP_HUB)
     assert await _on_hand(database, world) == 10
     await resolve(ids[1], Resolution.TAKE_CHANNEL)
+    assert await _on_hand(database, world) == 5
+    # A custom value a client can send but that is no quantity is refused (it was a 5xx:
+    # Decimal(str(value)) raised); the conflict stays open and nothing moves.
+    for bad in ("lots", {"quantity": 8}, [8], True, "NaN", "-1", "1e400"):
+        with pytest.raises(InvalidInput):
+            await resolve(ids[2], Resolution.CUSTOM, bad)
     assert await _on_hand(database, world) == 5
     await resolve(ids[2], Resolution.CUSTOM, "8")
     assert await _on_hand(database, world) == 8
@@ -466,3 +475,36 @@ async def test_aliases_name_products_hub_wide_and_resolve_inbound_changes(databa
         external_sku="SHOP-RACKET",
     )
     assert by_sku.body["outcome"] == "applied" and await _on_hand(database, world) == 4
+
+
+async def test_a_stock_change_with_a_non_decimal_value_is_refused_not_written_as_content(
+    database, world
+) -> None:
+    """The old if-chain sent a stock change whose value was not a Decimal on to the content
+    edit (``update_product(dict(value))``); the writer table refuses it instead."""
+    from productsync.domain.conflicts import ChangeKind
+    from productsync.services import inbound_changes
+
+    await _set(database, world, 4)
+    channel = await _channel(database, world)
+    change = InboundChange(
+        event_id=uuid.uuid4().hex, type=InboundType.STOCK_COUNT, changed_at=NOW, external_id="ext-1"
+    )
+
+    async def write(uow, kind, value):  # type: ignore[no-untyped-def]
+        product = await uow.products.get(world.product.id)
+        target = await inbound_changes.read_target(uow, channel, product, change)
+        w = inbound_changes.Write(
+            inbound_changes.channel_actor(_admin(world), channel), channel, product, change, target, value
+        )
+        return await inbound_changes.write(uow, kind, w)
+
+    for kind in (ChangeKind.STOCK_DELTA, ChangeKind.STOCK_ABSOLUTE):
+        for value in ({"name": "Renamed by a stock change"}, "3", 3, None, Decimal("NaN")):
+            with pytest.raises(InvalidInput):
+                await transaction(database, lambda uow, k=kind, v=value: write(uow, k, v))
+    product = await transaction(database, lambda uow: uow.products.get(world.product.id), readonly=True)
+    assert product.name == world.product.name and product.version == world.product.version
+    assert await _on_hand(database, world) == 4
+    written = await transaction(database, lambda uow: write(uow, ChangeKind.STOCK_ABSOLUTE, Decimal(-1)))
+    assert written["delta"] == "-1" and await _on_hand(database, world) == 3

@@ -22,7 +22,7 @@ from productsync.api.schemas import (
 )
 from productsync.domain.errors import CompareFailed, ErrorCode, PreconditionFailed
 from productsync.domain.instants import to_utc
-from productsync.services import inbound
+from productsync.services import inbound, review
 from productsync.store.uow import UnitOfWork, transaction
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES, tags=["inbound"])
@@ -48,7 +48,9 @@ async def receive_change(
     """One change from a channel: a sale or return (stock delta), a restock, a stock count,
     a price or a content edit. Decided by the channel's conflict policy; taken once per
     event id (a repeat gets the first answer). Answers: 200 applied or kept_hub (the
-    channel then gets the hub's value pushed), 202 queued for review, 409 rejected as stale."""
+    channel then gets the hub's value pushed), 202 queued for review, 409 rejected as stale.
+    A sale is never refused for want of stock: it is recorded for what the hub has and
+    the rest is an open oversell (`oversold`, `oversell_id` in the answer; `GET /v1/oversells`)."""
     event_id = body.event_id or idempotency_key
     if not event_id:
         raise ApiProblem(422, "event-id-required", "give event_id in the body or an Idempotency-Key header")
@@ -68,6 +70,7 @@ async def receive_change(
         based_on_version=body.based_on_version,
         based_on_quantity=body.based_on_quantity,
         reason=body.reason,
+        order_ref=body.order_ref,
     )
 
     async def use_case(uow: UnitOfWork) -> inbound.InboundResult:
@@ -116,7 +119,7 @@ async def list_conflicts(
         raise ApiProblem(400, "invalid-cursor", "the cursor is not one this API handed out") from exc
 
     async def read(uow: UnitOfWork) -> list[dict[str, Any]]:
-        return await inbound.list_conflicts(
+        return await review.list_conflicts(
             uow, actor, status=status, channel_id=channel_id, after=after, limit=limit
         )
 
@@ -133,7 +136,7 @@ async def resolve_conflict(
     custom (write `value`: the stock level, the price, or the fields)."""
 
     async def use_case(uow: UnitOfWork) -> dict[str, Any]:
-        return await inbound.resolve_conflict(
+        return await review.resolve_conflict(
             uow, actor, conflict_id, body.resolution, value=body.value, product_id=body.product_id
         )
 

@@ -126,6 +126,8 @@ async def inventory_accuracy(
         counts=found.counts,
         matched=found.matched,
         accuracy_percent=None if found.percent is None else float(found.percent),
+        open_oversells=found.open_oversells,
+        oversold_quantity=found.oversold,
     )
 
 

@@ -34,6 +34,27 @@ def _json_object(payload: bytes) -> dict[str, Any]:
     return parsed
 
 
+def _ascii_header(request: Request, name: str) -> str | None:
+    """A signature header, or None when absent or not ASCII: a signature is hex or base64,
+    and comparing non-ASCII text in constant time raises instead of answering no."""
+    value = request.headers.get(name)
+    return value if value is not None and value.isascii() else None
+
+
+def _utf8(payload: bytes) -> bytes:
+    """Signatures are computed over the text of the body; a body that is not UTF-8 text
+    cannot have been signed by the sender (and the Stripe library would choke on it)."""
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiProblem(400, "malformed-json", "the request body is not UTF-8 text") from exc
+    return payload
+
+
+# The platform's ids and references end up in columns of these sizes.
+WEBHOOK_ID_MAX = 200
+REFERENCE_MAX = 200
+
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES, tags=["payments"])
 
 
@@ -46,11 +67,11 @@ async def stripe_webhook(request: Request, hub: HubDep) -> JSONResponse:
     settings = hub.settings
     if not settings.stripe_webhook_secret:
         raise ApiProblem(404, "not-found", "the Stripe endpoint is not configured on this hub")
-    payload = await request.body()
+    payload = _utf8(await request.body())
     try:
         stripe.WebhookSignature.verify_header(
             payload,
-            request.headers.get("stripe-signature"),
+            _ascii_header(request, "stripe-signature"),
             settings.stripe_webhook_secret,
             tolerance=settings.stripe_tolerance_seconds,
         )
@@ -79,19 +100,22 @@ async def shopify_webhook(channel_id: uuid.UUID, request: Request, hub: HubDep) 
         raise NotFound("channel", channel_id)
     channel, creds = found
     if not shopify.verify_hmac(
-        creds["webhook_secret"], payload, request.headers.get("x-shopify-hmac-sha256")
+        creds["webhook_secret"], payload, _ascii_header(request, "x-shopify-hmac-sha256")
     ):
         raise ApiProblem(401, "bad-signature", "X-Shopify-Hmac-Sha256 does not verify")
     webhook_id = request.headers.get("x-shopify-webhook-id") or request.headers.get("x-shopify-event-id")
     if not webhook_id:
         raise ApiProblem(422, "event-id-required", "X-Shopify-Webhook-Id is missing")
+    if len(webhook_id) > WEBHOOK_ID_MAX:
+        raise ApiProblem(422, "invalid-input", f"X-Shopify-Webhook-Id is longer than {WEBHOOK_ID_MAX}")
     topic = request.headers.get("x-shopify-topic", "")
     body = _json_object(payload)
     lines = shopify.stock_lines(topic, body)
     if lines is None:
         return JSONResponse({"event_id": webhook_id, "outcome": "ignored", "topic": topic})
     at = datetime.now(UTC)
-    reference = str(body.get("order_id") or body.get("id") or webhook_id)
+    # The order a paid order's oversell names; the topic and reference are the ledger's reason.
+    reference = str(body.get("order_id") or body.get("id") or webhook_id)[:REFERENCE_MAX]
     changes = [
         inbound.InboundChange(
             event_id=f"{webhook_id}:{i}",
@@ -99,7 +123,8 @@ async def shopify_webhook(channel_id: uuid.UUID, request: Request, hub: HubDep) 
             changed_at=at,
             external_id=line.variant_id,
             quantity=line.quantity,
-            reason=f"shopify {topic} {reference}",
+            reason=f"shopify {topic[:60]} {reference}",
+            order_ref=reference,
         )
         for i, line in enumerate(lines)
     ]
