@@ -321,7 +321,6 @@ def check() -> None:
     from productsync.bootstrap import start_hub
     from productsync.domain.inventory import CountAccuracy
     from productsync.domain.quantities import format_quantity
-    from productsync.domain.quantities import format_quantity
     from productsync.services.stock import inventory_accuracy, ledger_drift
     from productsync.store.uow import transaction
 
@@ -339,12 +338,6 @@ def check() -> None:
     drift, accuracy = asyncio.run(run())
     share = f"{accuracy.percent} %" if accuracy.percent is not None else "no counts yet"
     out.print(f"inventory accuracy: {accuracy.matched} of {accuracy.counts} cycle counts matched ({share})")
-    # Open oversells are not drift (the ledger holds the sale of what there was); they are
-    # channel sales still waiting for a person, so they are reported, not failed on.
-    out.print(
-        f"open oversells: {accuracy.open_oversells} ({format_quantity(accuracy.oversold)} missing)"
-        + ("; resolve them: GET /v1/oversells?status=open" if accuracy.open_oversells else "")
-    )
     # Open oversells are not drift (the ledger holds the sale of what there was); they are
     # channel sales still waiting for a person, so they are reported, not failed on.
     out.print(
