@@ -432,6 +432,11 @@ class StockOut(BaseModel):
     base_unit: BaseUnit
     locations: list[LevelOut]
     totals: TotalsOut
+    derived: bool = Field(
+        default=False,
+        description="A bundle: whole bundles its components make (per location; totals as channels "
+        "count them), reserved = held back by the components' holds and safety stock.",
+    )
 
 
 class TransferOut(BaseModel):

@@ -1,4 +1,12 @@
-"""Catalog rules: categories with attribute schemas, products and their patches."""
+"""Catalog rules: categories with attribute schemas, products and their patches.
+
+Bundles and categories: a category's attribute schema describes one item of it (a
+polish has ingredients, a volume, a PAO), which a kit of several items is not. So a
+bundle never has to claim the attributes its category *requires*; what attributes it
+does give must still fit the schema, and the category's SKU prefix still applies. The
+built-in ``bundles`` category ("Bundles and kits", prefix ``KIT-``) is the neutral home
+for kits that span categories or partners (a polish + gin kit); it takes bundles only.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +27,7 @@ from productsync.domain.identifiers import gtin14, normalize_gtin, normalize_sku
 from productsync.domain.quantities import MAX_QUANTITY, BaseUnit, format_quantity, to_quantity
 
 _CODE_RE = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
+BUNDLE_CATEGORY = "bundles"
 _PREFIX_RE = re.compile(r"^[A-Z0-9]{1,8}-$")
 
 
@@ -149,6 +158,24 @@ def check_attribute_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def schema_for(category: Category, kind: ProductKind) -> dict[str, Any]:
+    """The attribute schema a product of this kind answers to: a bundle is not one item
+    of its category, so the category's required attributes are not required of it."""
+    if kind is ProductKind.BUNDLE:
+        return {k: v for k, v in category.attribute_schema.items() if k != "required"}
+    return category.attribute_schema
+
+
+def check_kind(category: Category, kind: ProductKind) -> None:
+    """The bundles category holds bundles only (a simple product there would escape
+    every attribute rule)."""
+    if category.code == BUNDLE_CATEGORY and kind is not ProductKind.BUNDLE:
+        raise InvalidInput(
+            f"category {BUNDLE_CATEGORY} holds bundles only; give components or another category",
+            field="category",
+        )
+
+
 def validate_attributes(schema: dict[str, Any], attributes: dict[str, Any]) -> None:
     """Reject attributes that break the category schema, listing every problem."""
     validator = Draft202012Validator(schema)
@@ -262,7 +289,8 @@ def create_product(new: NewProduct, category: Category, *, now: datetime) -> Pro
     name = new.name.strip()
     if not name:
         raise InvalidInput("name must not be empty", field="name")
-    validate_attributes(category.attribute_schema, new.attributes)
+    check_kind(category, new.kind)
+    validate_attributes(schema_for(category, new.kind), new.attributes)
     if new.kind is ProductKind.BUNDLE and new.base_unit is not BaseUnit.PIECE:
         raise InvalidInput("a bundle is counted in pieces", field="base_unit")
     return Product(
@@ -331,7 +359,7 @@ def patch_product(product: Product, changes: dict[str, Any], category: Category,
     if "tax_class" in changes:
         values["tax_class"] = TaxClass(changes["tax_class"])
     if "attributes" in changes:
-        validate_attributes(category.attribute_schema, changes["attributes"])
+        validate_attributes(schema_for(category, product.kind), changes["attributes"])
         values["attributes"] = changes["attributes"]
     if "allow_backorders" in changes:
         values["allow_backorders"] = bool(changes["allow_backorders"]) and not product.is_bundle
@@ -388,6 +416,20 @@ def default_categories() -> list[dict[str, Any]]:
                     "min_age": {"type": "integer", "minimum": 16, "maximum": 25},
                     "origin": {"type": "string"},
                     "style": {"type": "string"},
+                },
+                "additionalProperties": False,
+            },
+        },
+        {
+            "code": BUNDLE_CATEGORY,
+            "name": "Bundles and kits",
+            "sku_prefix": "KIT-",
+            "lot_tracked": False,
+            "attribute_schema": {
+                "type": "object",
+                "properties": {
+                    "theme": {"type": "string", "minLength": 1},
+                    "gift_wrapped": {"type": "boolean"},
                 },
                 "additionalProperties": False,
             },

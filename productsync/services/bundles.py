@@ -10,10 +10,12 @@ from __future__ import annotations
 import uuid
 
 from productsync.domain.access import Actor
+from productsync.domain.bundles import bundle_levels, bundle_totals
 from productsync.domain.catalog import Component, Product, ProductStatus
 from productsync.domain.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from productsync.domain.events import DomainEvent, bundle_stock_changed
-from productsync.domain.inventory import StockLevel
+from productsync.domain.inventory import StockLevel, StockTotals
+from productsync.domain.lots import capped_levels
 from productsync.domain.projection import bundle_available
 from productsync.store.uow import UnitOfWork
 
@@ -58,6 +60,18 @@ async def announce_bundles(uow: UnitOfWork, product_ids: set[uuid.UUID], *, orig
         )
         for b in bundles
     ]
+
+
+async def bundle_stock(uow: UnitOfWork, bundle: Product) -> tuple[list[tuple[StockLevel, str]], StockTotals]:
+    """A bundle's derived levels per location (with location codes) and totals, from its
+    components' levels as a channel counts them (expired lots never count)."""
+    levels = await component_levels(uow, [bundle])
+    lot_map = await uow.lots.for_products(set(levels))
+    if lot_map:
+        levels = {pid: capped_levels(lvs, lot_map, uow.now) for pid, lvs in levels.items()}
+    derived = bundle_levels(bundle.id, bundle.components, levels)
+    codes = await uow.locations.codes({lv.location_id for lv in derived})
+    return [(lv, codes.get(lv.location_id, "")) for lv in derived], bundle_totals(bundle.components, levels)
 
 
 async def component_levels(uow: UnitOfWork, products: list[Product]) -> dict[uuid.UUID, list[StockLevel]]:

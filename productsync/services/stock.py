@@ -30,7 +30,7 @@ from productsync.domain.lots import DEFAULT_TIME_ZONE, check_time_zone
 from productsync.domain.quantities import format_quantity, to_quantity
 from productsync.domain.units import to_base
 from productsync.services import lots
-from productsync.services.bundles import announce_bundles
+from productsync.services.bundles import announce_bundles, bundle_stock
 from productsync.services.catalog import find_product
 from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
@@ -289,6 +289,9 @@ async def set_stock(
 async def get_stock(uow: UnitOfWork, actor: Actor, product_id: uuid.UUID) -> ProductStock:
     actor.require(Scope.CATALOG_READ)
     product = await find_product(uow, actor, product_id=product_id)
+    if product.is_bundle:  # no stock of its own: what its components make, per location
+        derived, sums = await bundle_stock(uow, product)
+        return ProductStock(product, derived, sums)
     levels = await uow.stock.levels_for_product(product.id)
     return ProductStock(product, levels, totals([lv for lv, _ in levels]))
 

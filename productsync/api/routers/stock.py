@@ -74,6 +74,7 @@ async def get_stock(product_id: uuid.UUID, hub: HubDep, actor: ActorDep) -> Stoc
         base_unit=ps.product.base_unit,
         locations=[LevelOut.of(level, code) for level, code in ps.levels],
         totals=TotalsOut.of(ps.totals),
+        derived=ps.product.is_bundle,
     )
 
 
