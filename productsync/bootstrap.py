@@ -12,6 +12,7 @@ the rest keep going. ``GET /v1/status/sweeps`` shows what is being skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -108,7 +109,8 @@ class SweepHealth:
         """What ``GET /v1/status/sweeps`` shows: per job, the rows being skipped."""
         now = self.timer()
         jobs: dict[str, Any] = {}
-        for job in sorted(set(self._failing) | set(self._job_errors) | set(self.processed) | set(self.rounds)):
+        names = set(self._failing) | set(self._job_errors) | set(self.processed) | set(self.rounds)
+        for job in sorted(names):
             rows = self._failing.get(job, {})
             jobs[job] = {
                 "rounds": self.rounds.get(job, 0),
@@ -158,7 +160,6 @@ class NewEvents:
             return True
         changed = self._changed
         self.listeners += 1
-        self.poke()  # a new listener: let the watcher look now rather than at its next tick
         try:
             await asyncio.wait_for(changed.wait(), timeout)
         except TimeoutError:
@@ -168,10 +169,8 @@ class NewEvents:
         return self.published > seq
 
     async def poked(self, timeout: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._poked.wait(), timeout)
-        except TimeoutError:
-            pass
         self._poked.clear()
 
 

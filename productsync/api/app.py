@@ -12,7 +12,8 @@ from fastapi import FastAPI
 
 from productsync import __version__
 from productsync.api import problems
-from productsync.api.deps import AuthCache, JsonOnlyMiddleware, RequestIdMiddleware
+from productsync.api.deps import AuthCache, RequestIdMiddleware
+from productsync.api.guard import BodyGuardMiddleware
 from productsync.api.routers import (
     aliases,
     catalog,
@@ -92,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stream,
     ):
         app.include_router(module.router)
-    app.add_middleware(JsonOnlyMiddleware)
+    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -53,25 +53,48 @@ class AuthCache:
         self._entries.clear()
 
 
-async def current_actor(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Actor:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiProblem(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'")
-    token = credentials.credentials
-    cache: AuthCache = request.app.state.auth_cache
+def bearer_token(authorization: bytes | str | None) -> str | None:
+    """The key in an ``Authorization: Bearer <key>`` header value, or None."""
+    if authorization is None:
+        return None
+    if isinstance(authorization, bytes):
+        authorization = authorization.decode("latin-1")
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def authenticate_token(state: Any, token: str) -> Actor | None:
+    """The actor behind ``token``: from the cache while fresh, else looked up (and cached).
+    ``state`` is the application's state (``hub`` and ``auth_cache``)."""
+    cache: AuthCache = state.auth_cache
     digest = hash_key(token)
     actor = cache.get(digest)
     if actor is None:
-        hub: Hub = request.app.state.hub
+        hub: Hub = state.hub
 
         async def _auth(uow: Any) -> Actor | None:
             return await authenticate(uow, token)
 
         actor = await transaction(hub.db, _auth, readonly=True)
-        if actor is None:
-            raise ApiProblem(401, "unauthorized", "the API key is unknown or revoked")
-        cache.put(digest, actor)
+        if actor is not None:
+            cache.put(digest, actor)
+    return actor
+
+
+async def current_actor(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Actor:
+    """The caller. Writes were already authenticated by the body guard (before their body
+    was read); reads are authenticated here."""
+    early: Actor | None = getattr(request.state, "actor", None)
+    if early is not None:
+        return early
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiProblem(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'")
+    actor = await authenticate_token(request.app.state, credentials.credentials)
+    if actor is None:
+        raise ApiProblem(401, "unauthorized", "the API key is unknown or revoked")
     request.state.actor = actor
     return actor
 
@@ -110,119 +133,3 @@ class RequestIdMiddleware:
 
 def request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
-
-
-MAX_BODY_BYTES = 1024 * 1024
-MAX_JSON_DEPTH = 64
-
-
-def _too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Nesting deeper than any real payload: refused before the JSON parser recurses."""
-    depth, in_string, escaped = 0, False, False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return False
-
-
-class JsonOnlyMiddleware:
-    """Bodies of writes must be JSON of sane size and depth: a form body gets 415, an
-    oversized one 413, absurd nesting 400, instead of a confusing error or a crash.
-    Writes without a body need no content type."""
-
-    _WRITES = {"POST", "PUT", "PATCH"}
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] in self._WRITES:
-            headers = dict(scope.get("headers", ()))
-            ctype = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
-            if ctype and ctype != "application/json" and not ctype.endswith("+json"):
-                from productsync.api.problems import problem
-
-                response = problem(
-                    None,
-                    415,
-                    "unsupported-media-type",
-                    "Unsupported media type",
-                    f"send the body as application/json, not {ctype}",
-                )
-                await response(scope, receive, send)
-                return
-            length = headers.get(b"content-length", b"0")
-            body = None
-            if length.isdigit() and int(length) <= MAX_BODY_BYTES:
-                body = await self._read_body(receive)
-            if body is None:
-                await self._reject(
-                    scope,
-                    receive,
-                    send,
-                    413,
-                    "payload-too-large",
-                    f"request bodies are limited to {MAX_BODY_BYTES} bytes",
-                )
-                return
-            if _too_deep(body):
-                await self._reject(
-                    scope,
-                    receive,
-                    send,
-                    400,
-                    "malformed-json",
-                    f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
-                )
-                return
-            receive = self._replay(body, receive)
-        await self.app(scope, receive, send)
-
-    @staticmethod
-    async def _read_body(receive: Any) -> bytes | None:
-        """The whole body, or None once it grows past the limit (chunked uploads too)."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return b"".join(chunks)
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                return b"".join(chunks)
-
-    @staticmethod
-    def _replay(body: bytes, original: Any) -> Any:
-        sent = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return dict(await original())
-
-        return receive
-
-    @staticmethod
-    async def _reject(scope: Any, receive: Any, send: Any, status: int, code: str, detail: str) -> None:
-        from productsync.api.problems import problem
-
-        await problem(None, status, code, code.replace("-", " ").capitalize(), detail)(scope, receive, send)

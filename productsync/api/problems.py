@@ -61,27 +61,42 @@ class ApiProblem(Exception):
         self.status, self.code, self.detail, self.data = status, code, detail, data
 
 
+# Titles that the default (the code, spaced and capitalized) would get wrong.
+_TITLES = {
+    "malformed-json": "Malformed JSON",
+    "invalid-idempotency-key": "Invalid Idempotency-Key",
+    "event-id-required": "Event id required",
+    "internal-error": "Internal error",
+}
+
+
+def title_for(code: str) -> str:
+    """One title per problem type, wherever the problem is raised."""
+    return _TITLES.get(code) or code.replace("-", " ").capitalize()
+
+
 def problem(
-    request: Request | None, status: int, code: str, title: str, detail: str, **extra: Any
+    request: Request | None, status: int, code: str, title: str | None, detail: str, **extra: Any
 ) -> JSONResponse:
+    """A problem+json response. Every body has the same members: ``type``, ``title``,
+    ``status``, ``detail``, ``instance`` (the path), ``request_id`` and ``code``, plus
+    the error's own data; ``title`` defaults to the one title of its type."""
+    rid = getattr(request.state, "request_id", None) if request is not None else None
     body: dict[str, Any] = {
         "type": f"/problems/{code}",
-        "title": title,
+        "title": title or title_for(code),
         "status": status,
         "detail": detail,
+        "instance": request.url.path if request is not None else None,
+        "request_id": rid,
         "code": code,
     }
-    if request is not None:
-        body["instance"] = request.url.path
-        rid = getattr(request.state, "request_id", None)
-        if rid:
-            body["request_id"] = rid
     body.update({k: v for k, v in extra.items() if k not in body})
     headers = {"WWW-Authenticate": 'Bearer realm="productsync"'} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-_RESERVED = frozenset({"request", "status", "code", "title", "detail", "type", "instance"})
+_RESERVED = frozenset({"request", "status", "code", "title", "detail", "type", "instance", "request_id"})
 
 
 def _extra(data: dict[str, Any]) -> dict[str, Any]:
@@ -113,20 +128,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
-        title = exc.code.replace("-", " ").capitalize()
-        return problem(request, exc.status, exc.code, title, exc.detail, **_extra(exc.data))
+        return problem(request, exc.status, exc.code, None, exc.detail, **_extra(exc.data))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _clean_errors(list(exc.errors()))
         if any(e["type"] == "json_invalid" for e in errors):
             return problem(
-                request,
-                400,
-                "malformed-json",
-                "Malformed JSON",
-                "the request body is not valid JSON",
-                errors=errors,
+                request, 400, "malformed-json", None, "the request body is not valid JSON", errors=errors
             )
         first = errors[0] if errors else {"loc": [], "message": "invalid request"}
         where = ".".join(x for x in first["loc"] if x not in ("body",)) or "request"
@@ -143,7 +152,17 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http-error")
         detail = exc.detail if isinstance(exc.detail, str) else code
-        return problem(request, exc.status_code, code, code.replace("-", " ").capitalize(), detail)
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            # FastAPI's answer when the parser itself gave up (nesting past its recursion
+            # limit, say): still a malformed body, with the same type as any other.
+            code, detail = "malformed-json", "the request body could not be parsed as JSON"
+        return problem(request, exc.status_code, code, None, detail)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        # A body nested past Python's recursion limit, parsed by a handler itself (signed
+        # webhooks parse after verifying): the client's input, so a 400, not a fault.
+        return problem(request, 400, "malformed-json", None, "JSON nested too deeply to parse")
 
     @app.exception_handler(Exception)
     async def _fault(request: Request, exc: Exception) -> JSONResponse:
@@ -152,6 +171,6 @@ def install(app: FastAPI) -> None:
             request,
             500,
             "internal-error",
-            "Internal error",
+            None,
             "the hub could not complete the request; it is logged under this request id",
         )
