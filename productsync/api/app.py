@@ -23,6 +23,7 @@ from productsync.api.routers import (
     oversells,
     prices,
     reservations,
+    status,
     stock,
     stream,
     webhooks,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         oversells,
         webhooks,
         stream,
+        status,
     ):
         app.include_router(module.router)
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)

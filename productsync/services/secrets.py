@@ -14,7 +14,9 @@ async def reseal_secrets(uow: UnitOfWork) -> int:
     box = uow.secrets
     count = 0
     for channel_id, sealed in await uow.channels.all_sealed():
-        fresh = {name: box.reseal(value) for name, value in sealed.items() if value is not None}
+        fresh: dict[str, str | None] = {
+            name: box.reseal(value) for name, value in sealed.items() if value is not None
+        }
         if fresh:
             await uow.channels.set_sealed(channel_id, fresh)
             count += len(fresh)

@@ -192,3 +192,20 @@ def test_a_stream_wakes_on_a_new_event_and_ends_when_its_key_is_revoked(server: 
         assert any("revoked" in line for line in stream.comments)
     finally:
         stream.close()
+
+
+def test_admins_see_what_the_background_jobs_are_skipping(server: Server) -> None:
+    deadline = time.monotonic() + 10
+    with server.client("admin") as admin:
+        while True:
+            r = admin.get("/v1/status/sweeps")
+            assert r.status_code == 200, r.text
+            jobs = r.json()["jobs"]
+            if jobs.get("reservation-expiry", {}).get("rounds", 0) >= 1:
+                break
+            assert time.monotonic() < deadline, jobs
+            time.sleep(0.2)
+        sweep = jobs["reservation-expiry"]
+        assert sweep["failing_rows"] == 0 and sweep["rows"] == [] and sweep["job_error"] is None
+    with server.client("peak-sports") as partner:
+        assert partner.get("/v1/status/sweeps").status_code == 403

@@ -95,7 +95,9 @@ async def test_reseal_moves_every_sealed_secret_to_the_current_key(database, wor
         location_ids=(world.loc_a.id,),
         buffer_stock=Decimal(2),
     )
-    channel, first_secret = await transaction(database, lambda uow: channels.create_channel(uow, actor, new_channel))
+    channel, first_secret = await transaction(
+        database, lambda uow: channels.create_channel(uow, actor, new_channel)
+    )
     # A rotation with a grace period leaves a previous secret sealed too.
     _, second_secret, _ = await transaction(
         database, lambda uow: channels.rotate_secret(uow, actor, channel.id, grace=timedelta(hours=1))
