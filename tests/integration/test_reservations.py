@@ -13,7 +13,14 @@ import pytest
 from productsync.domain.access import Scope
 from productsync.domain.catalog import Component, NewProduct, ProductKind
 from productsync.domain.channels import ChannelKind, NewChannel
-from productsync.domain.errors import Conflict, ErrorCode, InsufficientStock, InvalidInput, NotFound
+from productsync.domain.errors import (
+    Conflict,
+    ErrorCode,
+    Forbidden,
+    InsufficientStock,
+    InvalidInput,
+    NotFound,
+)
 from productsync.domain.inventory import MovementKind
 from productsync.domain.quantities import BaseUnit
 from productsync.domain.reservations import Hold, ReservationStatus
@@ -335,7 +342,7 @@ async def test_bundle_across_partners_reserves_components_and_announces_itself(d
 
 async def test_bundle_components_must_be_shared_with_the_bundle_owner(database, world) -> None:
     lonely = await _product(database, world.c)
-    with pytest.raises((NotFound, Conflict)):
+    with pytest.raises((NotFound, Forbidden)):  # 403, not a 409 conflict
         await _product(database, world.b, kind=ProductKind.BUNDLE, components=[Component(lonely.id, D(1))])
     with pytest.raises(InvalidInput):
         await _product(database, world.b, kind=ProductKind.BUNDLE, components=[])

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from productsync.domain.errors import CompareFailed, Conflict, InsufficientStock, InvalidInput, NotFound
+from productsync.domain.errors import CompareFailed, Forbidden, InsufficientStock, InvalidInput, NotFound
 from productsync.domain.inventory import MovementKind
 from productsync.services import stock
 from productsync.store.tables import audit_log, outbox, stock_movements
@@ -140,7 +140,7 @@ async def test_stock_cannot_live_at_another_partners_location(database, world) -
             owner_partner_id=world.c.id,
         ),
     )
-    with pytest.raises(Conflict, match="belongs to another partner"):
+    with pytest.raises(Forbidden, match="belongs to another partner"):  # 403, not a 409 conflict
         await _adjust(database, world, 1, actor=world.admin, location_id=loc_c.id)
 
 
