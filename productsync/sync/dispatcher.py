@@ -131,7 +131,7 @@ async def run(
             attempt = await connectors.send(claimed)
         except Exception as exc:  # noqa: BLE001 - a connector bug is a failed try, not a lost delivery
             log.exception("connector failed on delivery %s", claimed.delivery_id)
-            attempt = Attempt(False, error=f"connector error: {type(exc).__name__}")
+            attempt = Attempt(False, error=f"connector error: {type(exc).__name__}", unreachable=True)
         stats.add(attempt, time.monotonic() - started)
         prober.observe(claimed, attempt)
         await results.put((claimed, attempt))
