@@ -122,16 +122,22 @@ def aggregate_key(event_type: str, data: dict[str, object], product_id: object) 
     return None
 
 
-def superseded(queue: list[Queued]) -> set[int]:
-    """Sequence numbers that a newer queued delivery of the same thing to the same channel
-    makes pointless. Safe because every event carries the full state and its version:
-    delivering only the newest state is what a receiver keeping the highest version ends
-    up with anyway, and order per thing is kept because the survivor is the latest.
-    Events without an aggregate are never coalesced."""
+def stale(queue: list[Queued]) -> set[Queued]:
+    """The queued deliveries that a newer queued delivery of the same thing to the same
+    channel makes pointless. Safe because every event carries the full state and its
+    version: delivering only the newest state is what a receiver keeping the highest
+    version ends up with anyway, and order per thing is kept because the survivor is the
+    latest. Events without an aggregate are never coalesced."""
     newest: dict[tuple[object, str], int] = {}
     for q in queue:
         if q.aggregate is None:
             continue
         key = (q.channel_id, q.aggregate)
         newest[key] = max(newest.get(key, q.seq), q.seq)
-    return {q.seq for q in queue if q.aggregate is not None and q.seq < newest[(q.channel_id, q.aggregate)]}
+    return {q for q in queue if q.aggregate is not None and q.seq < newest[(q.channel_id, q.aggregate)]}
+
+
+def superseded(queue: list[Queued]) -> set[int]:
+    """Sequence numbers of the ``stale`` deliveries (one event may go to several channels
+    and be stale for only some of them: match on the whole ``Queued``, not on this)."""
+    return {q.seq for q in stale(queue)}

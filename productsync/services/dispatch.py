@@ -52,15 +52,21 @@ async def has_work(uow: UnitOfWork) -> bool:
 async def fan_out(uow: UnitOfWork, *, limit: int = 1000) -> int:
     """Turn new outbox events into one delivery per interested channel; returns how many
     events were read. The cursor moves in the same transaction, so a crash repeats a
-    batch at worst, and the (event, channel) key makes the repeat harmless."""
+    batch at worst, and the (event, channel) key makes the repeat harmless. A newly
+    queued state supersedes the older ones of the same (channel, thing) still waiting.
+
+    A channel asking for a backfill is subscribed here at the current cursor (one row,
+    whatever the catalog's size); its snapshot is built later in pages, outside the
+    sequencing and fan-out locks (``snapshots.backfill_step``)."""
     await uow.deliveries.lock_fanout()
     await uow.outbox.sequence_pending()
-    for waiting in await uow.channels.awaiting_backfill():
-        if waiting.status is ChannelStatus.ENABLED and waiting.kind in DELIVERABLE:
-            await snapshots.backfill(uow, waiting)
-        else:  # nothing to send it (paused, disabled, or a kind that reads the stream itself)
-            await uow.channels.backfilled(waiting.id)
     cursor = await uow.deliveries.cursor(FANOUT, uow.now)
+    for waiting in await uow.channels.awaiting_backfill():
+        # Paused, disabled, or a kind that reads the stream itself: nothing to send it.
+        wanted = waiting.status is ChannelStatus.ENABLED and waiting.kind in DELIVERABLE
+        if wanted and not await snapshots.subscribe(uow, waiting, at_seq=cursor):
+            continue  # a page of its previous backfill is being built: subscribe next round
+        await uow.channels.backfilled(waiting.id)
     channels = [c for c in await uow.channels.find(None) if c.kind in DELIVERABLE]
     if not channels:  # nobody to deliver to: move past the events without reading them
         latest = await uow.outbox.latest_seq()
@@ -84,9 +90,15 @@ async def fan_out(uow: UnitOfWork, *, limit: int = 1000) -> int:
                     "next_attempt_at": uow.now,
                     "event_time": e.time,
                     "created_at": uow.now,
+                    "delivered_at": None,
                 }
             )
-    await uow.deliveries.add(rows)
+    # Within the batch, only the newest state of a thing needs to go out.
+    stale = rules.stale([Queued(r["event_seq"], r["channel_id"], r["aggregate"]) for r in rows])
+    for r in rows:
+        if Queued(r["event_seq"], r["channel_id"], r["aggregate"]) in stale:
+            r["status"], r["delivered_at"] = DeliveryStatus.SUPERSEDED.value, uow.now
+    await uow.deliveries.add(rows, uow.now)
     await uow.deliveries.set_cursor(FANOUT, int(events[-1].seq), uow.now)
     return len(events)
 
@@ -108,11 +120,10 @@ class Claimed:
 async def claim(
     uow: UnitOfWork, *, limit: int = 50, lease: timedelta = timedelta(seconds=60)
 ) -> list[Claimed]:
-    """Coalesce superseded states, then take due deliveries for ``lease``; a worker that
-    dies mid-send loses its lease and another worker takes the delivery again."""
-    waiting = await uow.deliveries.waiting()
-    stale = rules.superseded([Queued(r.event_seq, r.channel_id, r.aggregate) for r in waiting])
-    await uow.deliveries.mark_superseded([r.id for r in waiting if r.event_seq in stale], uow.now)
+    """Take due deliveries for ``lease``; a worker that dies mid-send loses its lease and
+    another worker takes the delivery again. Stale states were coalesced when the newer
+    one was queued, so the claim reads only each channel's due head (bounded work however
+    large a dead channel's backlog)."""
     rows = await uow.deliveries.claim(uow.now, uow.now + lease, limit)
     out: list[Claimed] = []
     channels: dict[uuid.UUID, tuple[Channel, list[str]]] = {}

@@ -389,6 +389,11 @@ product_aliases = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+# Literal predicates of the deliveries' partial indexes; queries that should use those
+# indexes repeat them as literals (a bound parameter cannot prove a partial predicate).
+DELIVERY_PENDING = "status = 'pending'"
+DELIVERY_WAITING = "status IN ('pending', 'in_flight')"
+
 # One row per (event, channel): the unit of retry, ordering and observability.
 deliveries = Table(
     "deliveries",
@@ -411,6 +416,55 @@ deliveries = Table(
     UniqueConstraint("event_id", "channel_id", name="uq_deliveries_event_channel"),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_channel_aggregate", "channel_id", "aggregate", "event_seq"),
+    # The claim's two probes, over waiting rows only (a dead channel's backlog of not-due
+    # rows is never walked): a channel's due head, and a (channel, thing)'s queue.
+    Index(
+        "ix_deliveries_channel_due",
+        "channel_id",
+        "next_attempt_at",
+        postgresql_where=text(DELIVERY_PENDING),
+        sqlite_where=text(DELIVERY_PENDING),
+    ),
+    Index(
+        "ix_deliveries_waiting_pair",
+        "channel_id",
+        "aggregate",
+        "event_seq",
+        postgresql_where=text(DELIVERY_WAITING),
+        sqlite_where=text(DELIVERY_WAITING),
+    ),
+)
+
+# Payloads of snapshot deliveries (a channel's backfill). Kept out of the outbox: the
+# outbox is the commit-ordered stream every channel reads, and a snapshot is not a
+# change; putting it through the sequencer is what stalled every channel's events.
+snapshot_events = Table(
+    "snapshot_events",
+    metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("channel_id", Uuid, nullable=False),
+    Column("type", String(80), nullable=False),
+    Column("subject", String(100), nullable=False),
+    Column("time", UTCDateTime, nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("partner_id", Uuid, nullable=True),
+    Column("product_id", Uuid, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("origin", String(100), nullable=False),
+)
+
+# A channel's backfill in progress: the outbox position it was subscribed at (every
+# later event reaches it live) and how far its snapshot pages have got (by SKU).
+channel_backfills = Table(
+    "channel_backfills",
+    metadata,
+    Column("channel_id", Uuid, ForeignKey("channels.id"), primary_key=True),
+    Column("from_seq", BigInteger, nullable=False),
+    Column("after_sku", String(64), nullable=True),
+    Column("pages", Integer, nullable=False),
+    Column("events", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 # How far the fan-out has read the outbox (one row per dispatcher role).

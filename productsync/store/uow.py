@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from productsync.domain.errors import Conflict, ErrorCode, InvalidInput
 from productsync.store.database import Database
 from productsync.store.repositories.access import KeyRepository
+from productsync.store.repositories.backfills import BackfillRepository
 from productsync.store.repositories.catalog import (
     CategoryRepository,
     LocationRepository,
@@ -65,6 +66,7 @@ class UnitOfWork:
     channels: ChannelRepository
     mappings: MappingRepository
     deliveries: DeliveryRepository
+    backfills: BackfillRepository
     receipts: ReceiptRepository
     aliases: AliasRepository
     conflicts: ConflictRepository
@@ -110,6 +112,7 @@ class UnitOfWork:
         self.channels = ChannelRepository(conn)
         self.mappings = MappingRepository(conn)
         self.deliveries = DeliveryRepository(conn)
+        self.backfills = BackfillRepository(conn)
         self.receipts = ReceiptRepository(conn)
         self.aliases = AliasRepository(conn)
         self.conflicts = ConflictRepository(conn)

@@ -4,6 +4,10 @@ Claiming follows one rule for ordering: for each (channel, aggregate) only the o
 waiting delivery may be taken, and only while no other delivery of that pair is in
 flight. On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED`` so
 several workers take disjoint work; on SQLite the single writer does the same job.
+
+Coalescing happens when a newer state is queued (fan-out, a snapshot page, a failed try
+going back to wait), not at claim time: a claim then only reads each channel's due head
+through a partial index, so a dead channel's backlog of not-due rows costs it nothing.
 """
 
 from __future__ import annotations
@@ -12,16 +16,123 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
 from productsync.domain.deliveries import DeliveryStatus
 from productsync.store.repositories.base import Repository
-from productsync.store.tables import channels, deliveries, dispatcher_cursors, outbox
+from productsync.store.tables import channels, deliveries, dispatcher_cursors, outbox, snapshot_events
 
 _D = deliveries.c
 _FANOUT_LOCK = 0x5053_4641_4E4F_5554
 _WAITING = (DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value)
+# Status literals (not parameters), so the planner can prove the partial indexes'
+# predicates (tables.DELIVERY_PENDING / DELIVERY_WAITING) from the queries.
+_PENDING_LIT: Any = literal_column("'pending'")
+_IN_FLIGHT_LIT: Any = literal_column("'in_flight'")
+
+
+def _newer_pending(row: Any) -> Any:
+    """A newer delivery of the same (channel, thing) waits: ``row``'s state is stale."""
+    o = deliveries.alias("newer")
+    return exists().where(
+        o.c.channel_id == row.channel_id,
+        o.c.aggregate == row.aggregate,
+        o.c.status == _PENDING_LIT,
+        o.c.event_seq > row.event_seq,
+    )
+
+
+def _candidates(channel_id: Any, now: Any, per_channel: int) -> Any:
+    """One channel's due head: pending rows due by ``now`` in due order (the partial index
+    ix_deliveries_channel_due), each the first waiting delivery of its (channel, thing)
+    with none of that pair in flight (probed on ix_deliveries_waiting_pair)."""
+    d = deliveries.alias("d")
+    o = deliveries.alias("o")
+    blocked = exists().where(
+        o.c.channel_id == d.c.channel_id,
+        o.c.aggregate == d.c.aggregate,
+        o.c.status.in_([_PENDING_LIT, _IN_FLIGHT_LIT]),
+        o.c.id != d.c.id,
+        or_(
+            o.c.status == _IN_FLIGHT_LIT,
+            o.c.event_seq < d.c.event_seq,
+            and_(o.c.event_seq == d.c.event_seq, o.c.id < d.c.id),
+        ),
+    )
+    return (
+        select(d.c.id, d.c.channel_id, d.c.next_attempt_at)
+        .where(d.c.channel_id == channel_id, d.c.status == _PENDING_LIT, d.c.next_attempt_at <= now, ~blocked)
+        .order_by(d.c.next_attempt_at)
+        .limit(per_channel)
+    ), d
+
+
+def claim_candidates(*, postgres: bool, now: datetime, per_channel: int, channel_ids: list[uuid.UUID]) -> Any:
+    """The claim's one read: at most ``per_channel`` due rows of each channel. PostgreSQL
+    walks the channels with a LATERAL subquery locking its rows ``FOR UPDATE SKIP LOCKED``;
+    SQLite (one writer, no locks) gets the same subquery per channel under UNION ALL.
+    Public so tests can EXPLAIN exactly what the claim runs."""
+    if postgres:
+        c = channels.alias("c")
+        sub, d = _candidates(c.c.id, now, per_channel)
+        head = sub.with_for_update(skip_locked=True, of=d).lateral("head")
+        return select(head.c.id, head.c.channel_id, head.c.next_attempt_at).select_from(c.join(head, true()))
+    parts = [
+        _candidates(bindparam(f"b_c{i}", cid, type_=_D.channel_id.type), now, per_channel)[0].subquery()
+        for i, cid in enumerate(channel_ids)
+    ]
+    if not parts:
+        return None
+    selects = [select(p.c.id, p.c.channel_id, p.c.next_attempt_at) for p in parts]
+    return selects[0] if len(selects) == 1 else union_all(*selects)
+
+
+def _round_robin(rows: list[Row[Any]], limit: int) -> list[int]:
+    """Each channel's first due row, then each one's second, ...: a channel with a
+    recovered backlog shares a round with the others instead of filling it."""
+    queues: dict[Any, list[Row[Any]]] = {}
+    for r in sorted(rows, key=lambda r: (r.next_attempt_at, r.id)):
+        queues.setdefault(r.channel_id, []).append(r)
+    chosen: list[int] = []
+    depth = 0
+    while len(chosen) < limit and any(len(q) > depth for q in queues.values()):
+        layer = [q[depth] for q in queues.values() if len(q) > depth]
+        chosen.extend(r.id for r in sorted(layer, key=lambda r: (r.next_attempt_at, r.id)))
+        depth += 1
+    return chosen[:limit]
+
+
+_ADD = {
+    True: postgresql.insert(deliveries).on_conflict_do_nothing(),
+    False: sqlite.insert(deliveries).on_conflict_do_nothing(),
+}
+
+# A newly queued state makes older waiting states of the same pair pointless.
+_SUPERSEDE_OLDER = (
+    update(deliveries)
+    .where(
+        _D.channel_id == bindparam("b_channel"),
+        _D.aggregate == bindparam("b_aggregate"),
+        _D.event_seq < bindparam("b_seq"),
+        _D.status == _PENDING_LIT,
+    )
+    .values(status=DeliveryStatus.SUPERSEDED.value, delivered_at=bindparam("b_now"))
+)
 
 
 _DELIVERED = (
@@ -84,11 +195,61 @@ class DeliveryRepository(Repository):
             .values(seq=seq, updated_at=now)
         )
 
-    async def add(self, rows: list[dict[str, Any]]) -> None:
-        # ON CONFLICT keeps a re-run fan-out from duplicating work; chunks keep each
-        # statement under SQLite's bound-parameter limit.
-        for start in range(0, len(rows), 500):
-            await self.conn.execute(self.insert_ignore(deliveries, rows[start : start + 500]))
+    async def add(self, rows: list[dict[str, Any]], now: datetime | None = None) -> None:
+        """Queue deliveries; given ``now``, each pending one supersedes the older pending
+        deliveries of its (channel, thing) (one executemany of index probes)."""
+        # ON CONFLICT keeps a re-run fan-out from duplicating work. One prebuilt statement
+        # run as an executemany (SQLAlchemy batches it into multi-row INSERTs): compiling a
+        # fresh 500-row VALUES statement cost more than running it.
+        if rows:
+            await self.conn.execute(_ADD[self.is_postgres], rows)
+        if now is None:
+            return
+        newest: dict[tuple[Any, str], int] = {}
+        for r in rows:
+            if r["aggregate"] is not None and r["status"] == DeliveryStatus.PENDING.value:
+                key = (r["channel_id"], r["aggregate"])
+                newest[key] = max(newest.get(key, r["event_seq"]), r["event_seq"])
+        if newest:
+            await self.conn.execute(
+                _SUPERSEDE_OLDER,
+                [
+                    {"b_channel": c, "b_aggregate": a, "b_seq": s, "b_now": now}
+                    for (c, a), s in newest.items()
+                ],
+            )
+
+    async def newer_than(self, channel_id: uuid.UUID, seq: int, aggregates: list[str]) -> set[str]:
+        """Which of these things already have a delivery to the channel queued after ``seq``."""
+        out: set[str] = set()
+        for start in range(0, len(aggregates), 5000):
+            stmt = select(_D.aggregate).where(
+                _D.channel_id == channel_id,
+                _D.aggregate.in_(aggregates[start : start + 5000]),
+                _D.event_seq > seq,
+            )
+            out.update(r[0] for r in await self.conn.execute(stmt))
+        return out
+
+    async def supersede_up_to(
+        self, channel_id: uuid.UUID, seq: int, aggregates: list[str], now: datetime
+    ) -> int:
+        """Pending deliveries of these things queued at or before ``seq``: a snapshot read
+        after ``seq`` carries their state or a newer one."""
+        done = 0
+        for start in range(0, len(aggregates), 5000):
+            result = await self.conn.execute(
+                update(deliveries)
+                .where(
+                    _D.channel_id == channel_id,
+                    _D.aggregate.in_(aggregates[start : start + 5000]),
+                    _D.event_seq <= seq,
+                    _D.status == _PENDING_LIT,
+                )
+                .values(status=DeliveryStatus.SUPERSEDED.value, delivered_at=now)
+            )
+            done += int(result.rowcount or 0)
+        return done
 
     async def make_due(self, channel_id: uuid.UUID, now: datetime) -> int:
         """A channel that was failing answered again: its waiting retries go now."""
@@ -120,58 +281,39 @@ class DeliveryRepository(Repository):
         result = await self.conn.execute(update(deliveries).where(_D.id == first).values(next_attempt_at=now))
         return int(result.rowcount or 0)
 
-    async def waiting(self, limit: int = 10_000) -> list[Row[Any]]:
-        stmt = (
-            select(_D.id, _D.event_seq, _D.channel_id, _D.aggregate)
-            .where(_D.status == DeliveryStatus.PENDING.value)
-            .order_by(_D.event_seq)
-            .limit(limit)
-        )
-        return list(await self.conn.execute(stmt))
-
-    async def mark_superseded(self, ids: list[int], now: datetime) -> None:
-        if ids:
-            await self.conn.execute(
-                update(deliveries)
-                .where(_D.id.in_(ids), _D.status == DeliveryStatus.PENDING.value)
-                .values(status=DeliveryStatus.SUPERSEDED.value, delivered_at=now)
+    async def requeue_expired(self, now: datetime) -> int:
+        """Deliveries whose worker lost its lease wait again, due now (or are superseded
+        when a newer state of the same thing is already waiting)."""
+        stale = _newer_pending(_D)
+        result = await self.conn.execute(
+            update(deliveries)
+            .where(_D.status == _IN_FLIGHT_LIT, _D.claimed_until < now)
+            .values(
+                status=case((stale, DeliveryStatus.SUPERSEDED.value), else_=DeliveryStatus.PENDING.value),
+                delivered_at=case((stale, now), else_=None),
+                next_attempt_at=now,
+                claimed_until=None,
             )
+        )
+        return int(result.rowcount or 0)
 
     async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Row[Any]]:
-        """Take due deliveries (and ones whose lease ran out), oldest first, one per
-        (channel, aggregate), none whose pair is already in flight elsewhere."""
-        due = or_(
-            and_(_D.status == DeliveryStatus.PENDING.value, _D.next_attempt_at <= now),
-            and_(_D.status == DeliveryStatus.IN_FLIGHT.value, _D.claimed_until < now),
-        )
-        stmt = select(_D.id, _D.channel_id, _D.aggregate, _D.event_seq).where(due).order_by(_D.event_seq)
-        stmt = stmt.limit(limit * 4)
+        """Take due deliveries, at most ``limit`` per channel read and ``limit`` in all,
+        shared round-robin between channels; each the first waiting one of its (channel,
+        thing), none whose pair is in flight. Reads only due heads: a channel's rows that
+        are not due are never visited."""
+        await self.requeue_expired(now)
         if self.is_postgres:
-            stmt = stmt.with_for_update(skip_locked=True)
-        candidates = list(await self.conn.execute(stmt))
-        busy_stmt = select(_D.channel_id, _D.aggregate).where(
-            _D.status == DeliveryStatus.IN_FLIGHT.value, _D.claimed_until >= now
-        )
-        busy = {(r.channel_id, r.aggregate) for r in await self.conn.execute(busy_stmt)}
-        # An older delivery of the same pair still waiting (not yet due) keeps its place.
-        older_stmt = (
-            select(_D.channel_id, _D.aggregate, func.min(_D.event_seq).label("first"))
-            .where(_D.status.in_(_WAITING))
-            .group_by(_D.channel_id, _D.aggregate)
-        )
-        first = {(r.channel_id, r.aggregate): r.first for r in await self.conn.execute(older_stmt)}
-        chosen: list[int] = []
-        taken: set[tuple[Any, Any]] = set()
-        for c in candidates:
-            pair = (c.channel_id, c.aggregate)
-            ordered = c.aggregate is not None
-            if ordered and (pair in busy or pair in taken or first.get(pair, c.event_seq) < c.event_seq):
-                continue
-            chosen.append(c.id)
-            if ordered:
-                taken.add(pair)
-            if len(chosen) == limit:
-                break
+            stmt = claim_candidates(postgres=True, now=now, per_channel=limit, channel_ids=[])
+            candidates = list(await self.conn.execute(stmt))
+        else:  # groups of channels: SQLite caps the terms of one compound SELECT (500)
+            ids = [r[0] for r in await self.conn.execute(select(channels.c.id).order_by(channels.c.id))]
+            candidates = []
+            for start in range(0, len(ids), 200):
+                group = ids[start : start + 200]
+                stmt = claim_candidates(postgres=False, now=now, per_channel=limit, channel_ids=group)
+                candidates += list(await self.conn.execute(stmt))
+        chosen = _round_robin(candidates, limit)
         if not chosen:
             return []
         await self.conn.execute(
@@ -181,21 +323,31 @@ class DeliveryRepository(Repository):
                 status=DeliveryStatus.IN_FLIGHT.value, claimed_until=lease_until, attempts=_D.attempts + 1
             )
         )
+        # The payload is an outbox event, or a snapshot event (a backfill page's).
+        o, s = outbox.c, snapshot_events.c
+
+        def either(a: Any, b: Any, name: str) -> Any:
+            return func.coalesce(a, b, type_=a.type).label(name)
+
         stmt2 = (
             select(
                 deliveries,
-                outbox.c.type,
-                outbox.c.subject,
-                outbox.c.time,
-                outbox.c.data,
-                outbox.c.version,
-                outbox.c.origin,
-                outbox.c.seq,
-                outbox.c.product_id,
+                either(o.type, s.type, "type"),
+                either(o.subject, s.subject, "subject"),
+                either(o.time, s.time, "time"),
+                either(o.data, s.data, "data"),
+                either(o.version, s.version, "version"),
+                either(o.origin, s.origin, "origin"),
+                either(o.seq, _D.event_seq, "seq"),
+                either(o.product_id, s.product_id, "product_id"),
             )
-            .join(outbox, outbox.c.event_id == _D.event_id)
+            .select_from(
+                deliveries.outerjoin(outbox, o.event_id == _D.event_id).outerjoin(
+                    snapshot_events, s.event_id == _D.event_id
+                )
+            )
             .where(_D.id.in_(chosen))
-            .order_by(_D.event_seq)
+            .order_by(_D.event_seq, _D.id)
         )
         return list(await self.conn.execute(stmt2))
 
@@ -217,11 +369,16 @@ class DeliveryRepository(Repository):
         status_code: int | None,
         now: datetime,
     ) -> None:
+        retry = status is DeliveryStatus.PENDING
+        stale = _newer_pending(_D)  # a newer state of the thing waits: this one need not come back
         await self.conn.execute(
             update(deliveries)
             .where(_D.id == delivery_id)
             .values(
-                status=status.value,
+                status=case((stale, DeliveryStatus.SUPERSEDED.value), else_=status.value)
+                if retry
+                else status.value,
+                delivered_at=case((stale, now), else_=None) if retry else _D.delivered_at,
                 next_attempt_at=next_attempt_at or now,
                 claimed_until=None,
                 last_error=error[:500],

@@ -229,15 +229,6 @@ class OutboxRepository(Repository):
         )
         return int(stamped.rowcount or 0)
 
-    async def append_sequenced(self, rows: list[dict[str, Any]]) -> None:
-        """Insert events with their ``seq`` already stamped. Only valid inside a
-        transaction that holds the sequencer (after ``sequence_pending``): the stamps
-        then follow every committed event and precede every later one."""
-        if not rows:
-            return
-        top = int((await self.conn.execute(select(func.coalesce(func.max(outbox.c.seq), 0)))).scalar_one())
-        await self.conn.execute(insert(outbox), [{**r, "seq": top + n} for n, r in enumerate(rows, start=1)])
-
     async def latest_seq(self) -> int:
         stmt = select(func.coalesce(func.max(outbox.c.seq), 0))
         return int((await self.conn.execute(stmt)).scalar_one())
