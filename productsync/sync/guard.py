@@ -40,8 +40,24 @@ RESOLVE_TIMEOUT = 5.0
 VERDICT_SECONDS = 10.0
 
 
+# Special-use names (RFC 2606, RFC 6761) that no real receiver can have: they are never
+# delegated in the global DNS, so asking a resolver about them only sends a packet
+# that cannot find anything. They are refused before any query leaves the host.
+_NEVER_RESOLVED = (".invalid", ".example", ".test", ".example.com", ".example.net", ".example.org")
+_NEVER_RESOLVED_NAMES = ("invalid", "example", "test", "example.com", "example.net", "example.org")
+
+
+def is_special_use_name(host: str) -> bool:
+    """Whether ``host`` is a documentation/testing name that never resolves (RFC 2606/6761)."""
+    name = host.lower().rstrip(".")
+    return name in _NEVER_RESOLVED_NAMES or name.endswith(_NEVER_RESOLVED)
+
+
 async def system_resolve(host: str, port: int) -> list[str]:
-    """The operating system's answer for ``host`` (all addresses, both families)."""
+    """The operating system's answer for ``host`` (all addresses, both families); a
+    special-use name fails as unresolvable without a query."""
+    if is_special_use_name(host):
+        raise socket.gaierror(socket.EAI_NONAME, f"{host} is a special-use name (RFC 6761): never resolved")
     loop = asyncio.get_running_loop()
     infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
