@@ -770,6 +770,10 @@ class InboundOut(BaseModel):
     reason: str | None = None
     conflict_id: uuid.UUID | None = None
     replayed: bool = False
+    oversold: str | None = Field(
+        default=None, description="A sale beyond stock: what the hub lacked (the rest is sold)."
+    )
+    oversell_id: uuid.UUID | None = Field(default=None, description="Its oversell (`GET /v1/oversells`).")
     model_config = ConfigDict(extra="allow")
 
 

@@ -476,3 +476,89 @@ def test_the_check_command_reports_open_oversells(tmp_path) -> None:  # type: ig
     assert reported.returncode == 0, reported.stdout
     assert "open oversells: 1" in reported.stdout and "GET /v1/oversells" in reported.stdout, reported.stdout
     assert "0 levels differ" in reported.stdout
+
+
+async def test_a_channel_sale_takes_unexpired_lots_first_expiring_first_and_oversells_the_rest(
+    database, world
+) -> None:
+    """Expired stock is on hand but not sellable: a channel sale does not take it (it waits
+    for its write-off), FEFO picks the lot, and what is missing becomes the oversell."""
+    from datetime import date, timedelta
+
+    from sqlalchemy import update
+
+    from productsync.store.tables import lots as lots_table
+
+    async def make(uow):  # type: ignore[no-untyped-def]
+        cosmetics = await uow.categories.get_by_code("cosmetics")
+        return await catalog.create_product(
+            uow,
+            world.admin,
+            NewProduct(
+                sku=ref("COS-"),
+                name="Polish",
+                category_id=cosmetics.id,
+                owner_partner_id=world.a.id,
+                attributes={"ingredients": ["resin"], "volume_ml": 10, "pao_months": 12},
+            ),
+        )
+
+    polish = await transaction(database, make)
+    for lot, days, q in (("OLD", 5, 4), ("SOON", 30, 2), ("LATE", 90, 3)):
+        await transaction(
+            database,
+            lambda uow, lot=lot, days=days, q=q: stock.adjust_stock(
+                uow,
+                world.actor_a,
+                location_id=world.loc_a.id,
+                product_id=polish.id,
+                delta=D(q),
+                kind=stock.MovementKind.RECEIPT,
+                lot_number=lot,
+                expires_on=date.today() + timedelta(days=days),
+            ),
+        )
+
+    async def expire(uow):  # type: ignore[no-untyped-def]
+        await uow.stock.conn.execute(
+            update(lots_table)
+            .where(lots_table.c.product_id == polish.id, lots_table.c.lot_number == "OLD")
+            .values(expires_on=date.today() - timedelta(days=3))
+        )
+
+    await transaction(database, expire)
+    new = NewChannel(name="POS", kind=ChannelKind.SSE, owner_partner_id=None, location_ids=(world.loc_a.id,))
+    channel, _ = await transaction(database, lambda uow: channels.create_channel(uow, _admin(world), new))
+    await transaction(
+        database,
+        lambda uow: channels.upsert_mappings(
+            uow, _admin(world), channel.id, [channels.MappingIn("polish", product_id=polish.id)]
+        ),
+    )
+    change = InboundChange(
+        event_id=uuid.uuid4().hex,
+        type=InboundType.SALE,
+        changed_at=datetime.now(UTC),
+        external_id="polish",
+        quantity=D(7),
+    )
+    sold = await transaction(database, lambda uow: inbound.receive(uow, _admin(world), channel.id, change))
+    assert sold.body["delta"] == "-5" and sold.body["oversold"] == "2"
+    left = await _rows(database, select(lots_table).where(lots_table.c.product_id == polish.id))
+    assert {r.lot_number: r.quantity for r in left} == {"OLD": D(4), "SOON": D(0), "LATE": D(0)}
+    assert (await _level(database, world, polish)).on_hand == 4  # the expired lot, still on hand
+    assert await transaction(database, stock.ledger_drift, readonly=True) == []
+
+
+async def test_concurrent_channel_sales_of_one_level_never_take_more_than_there_is(database, world) -> None:
+    import asyncio
+
+    await _set(database, world, 5)
+    channel = await _channel(database, world)
+    results = await asyncio.gather(*(_sale(database, world, channel, 1) for _ in range(12)))
+    taken = sum(-D(r.body["delta"]) for r in results)
+    oversold = sum(D(r.body.get("oversold", "0")) for r in results)
+    assert (taken, oversold) == (D(5), D(7))
+    assert (await _level(database, world)).on_hand == 0
+    assert len(await _oversells_of(database, world.product.id)) == 7
+    assert await transaction(database, stock.ledger_drift, readonly=True) == []
