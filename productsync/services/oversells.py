@@ -25,7 +25,7 @@ from typing import Any
 
 from productsync.domain.access import Actor, Scope
 from productsync.domain.catalog import Product, ProductStatus
-from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from productsync.domain.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from productsync.domain.events import stock_oversold
 from productsync.domain.inventory import Location, Movement, MovementKind, StockLevel, empty_level
 from productsync.domain.oversells import (
@@ -81,9 +81,8 @@ def _sellable_target(product: Product, location: Location) -> None:
     if product.status is ProductStatus.ARCHIVED:
         raise Conflict(f"product {product.sku} is archived", code=ErrorCode.ARCHIVED)
     if location.owner_partner_id not in (None, product.owner_partner_id):
-        raise Conflict(
-            f"location {location.code} belongs to another partner; it holds no stock of {product.sku}",
-            code=ErrorCode.FORBIDDEN,
+        raise Forbidden(
+            f"location {location.code} belongs to another partner; it holds no stock of {product.sku}"
         )
 
 
