@@ -7,8 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import ARRAY, Uuid, bindparam, delete, func, insert, literal_column, or_, select, true, update
 from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from productsync.domain.catalog import (
     Category,
@@ -164,13 +165,18 @@ class CategoryRepository(Repository):
 
 
 # Built once: constructing a statement and its cache key costs more than running it.
+# Whether a product is some bundle's component: one probe of the component index per
+# product row read, so a stock write learns for free that no bundle needs news.
+_IN_BUNDLE = (
+    select(bundle_components.c.component_id)
+    .where(bundle_components.c.component_id == products.c.id)
+    .exists()
+    .label("in_bundle")
+)
 _FOR_LINES = (
     select(
         products,
-        select(bundle_components.c.component_id)
-        .where(bundle_components.c.component_id == products.c.id)
-        .exists()
-        .label("in_bundle"),
+        _IN_BUNDLE,
         *(c.label(f"lv_{c.name}") for c in stock_levels.c if c.name != "product_id"),
     )
     .select_from(products.outerjoin(stock_levels, stock_levels.c.product_id == products.c.id))
@@ -189,7 +195,7 @@ _LOCATION_COLUMNS = [c.label(f"loc_{c.name}") for c in locations.c]
 def _target(by: Any) -> Any:
     """A product and a location in one round trip (the stock write path needs both)."""
     return (
-        select(products, *_LOCATION_COLUMNS)
+        select(products, _IN_BUNDLE, *_LOCATION_COLUMNS)
         .select_from(products.join(locations, locations.c.id == bindparam("b_location")))
         .where(by)
     )
@@ -197,13 +203,47 @@ def _target(by: Any) -> Any:
 
 _TARGET_BY_ID = _target(products.c.id == bindparam("b_id"))
 _TARGET_BY_SKU = _target(products.c.sku == bindparam("b_sku"))
+# Driven from the component index: the rows touched grow with the bundles containing
+# the asked products, never with the catalog. Written as ``products.id IN (subquery)``,
+# PostgreSQL planned it as a scan of every product probing bundle_components per row
+# whenever its statistics made products look small (1,000 products never analyzed).
+_BUNDLES_CONTAINING = (
+    select(products)
+    .select_from(bundle_components.join(products, products.c.id == bundle_components.c.bundle_id))
+    .where(
+        bundle_components.c.component_id.in_(bindparam("b_ids", expanding=True)),
+        products.c.status == ProductStatus.ACTIVE.value,
+    )
+)
+# PostgreSQL chooses join order by its statistics; here a LATERAL subquery that cannot
+# be flattened (OFFSET 0) fixes it: component index first, then each bundle by primary
+# key, whatever the planner believes about either table.
+_BUNDLE_BY_ID = (
+    select(products)
+    .where(products.c.id == bundle_components.c.bundle_id, products.c.status == ProductStatus.ACTIVE.value)
+    .offset(literal_column("0"))
+    .lateral("bundle")
+)
+_BUNDLES_CONTAINING_PG = (
+    select(_BUNDLE_BY_ID)
+    .select_from(bundle_components.join(_BUNDLE_BY_ID, true()))
+    .where(bundle_components.c.component_id == func.any(bindparam("b_ids", type_=ARRAY(Uuid))))
+)
 
 
 class ProductRepository(Repository):
+    def __init__(self, conn: AsyncConnection) -> None:
+        super().__init__(conn)
+        # Products this transaction read as no bundle's component. A product becomes a
+        # component only in the transaction that creates the bundle, so for this
+        # transaction the answer stands and ``bundles_containing`` skips its query.
+        self._in_no_bundle: set[uuid.UUID] = set()
+
     async def add(self, product: Product) -> None:
         await self.conn.execute(insert(products).values(**self._values(product)))
         await self._write_barcodes(product)
         if product.components:
+            self._in_no_bundle -= {c.product_id for c in product.components}
             await self.conn.execute(
                 insert(bundle_components),
                 [
@@ -213,12 +253,15 @@ class ProductRepository(Repository):
             )
 
     async def bundles_containing(self, product_ids: set[uuid.UUID]) -> list[Product]:
-        """Active bundles with any of these products as a component."""
-        if not product_ids:
+        """Active bundles with any of these products as a component. No query at all when
+        this transaction has already read every one of them as no bundle's component (the
+        common stock write); otherwise one lookup through the component index."""
+        wanted = product_ids - self._in_no_bundle
+        if not wanted:
             return []
-        ids = select(bundle_components.c.bundle_id).where(bundle_components.c.component_id.in_(product_ids))
-        stmt = select(products).where(products.c.id.in_(ids), products.c.status == ProductStatus.ACTIVE.value)
-        return [_product(r) for r in await self.conn.execute(stmt)]
+        stmt = _BUNDLES_CONTAINING_PG if self.is_postgres else _BUNDLES_CONTAINING
+        found = {r.id: r for r in await self.conn.execute(stmt, {"b_ids": list(wanted)})}
+        return [_product(r) for r in found.values()]  # a bundle of two asked parts: once
 
     async def for_lines(
         self, ids: set[uuid.UUID], skus: set[str]
@@ -236,6 +279,8 @@ class ProductRepository(Repository):
                 levels[r.id] = []
             if r.in_bundle:
                 flagged.add(r.id)
+            else:
+                self._in_no_bundle.add(r.id)
             if r.lv_location_id is not None:
                 levels[r.id].append(
                     StockLevel(
@@ -316,6 +361,8 @@ class ProductRepository(Repository):
         row = (await self.conn.execute(stmt, {**params, "b_location": location_id})).first()
         if row is None:
             return None
+        if not row.in_bundle:
+            self._in_no_bundle.add(row.id)
         m = row._mapping
         location = Location(
             id=m["loc_id"],
