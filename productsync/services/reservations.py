@@ -19,18 +19,17 @@ from datetime import datetime
 from decimal import Decimal
 
 from productsync.domain.access import Actor, Scope, system_actor
+from productsync.domain.allocation import LotMap, Requested, free, needs, pin_lots
 from productsync.domain.catalog import Product, ProductStatus
 from productsync.domain.channels import Channel
 from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from productsync.domain.events import DomainEvent, stock_changed
 from productsync.domain.inventory import Location, Movement, MovementKind, StockLevel
-from productsync.domain.lots import Lot, sellable_free, take_fefo
+from productsync.domain.lots import Lot
 from productsync.domain.reservations import (
     MAX_LINES,
-    Free,
     Hold,
     Line,
-    Need,
     Reservation,
     ReservationStatus,
     allocate,
@@ -76,7 +75,7 @@ async def reserve(
         {req.product_id for req in lines if req.product_id is not None},
         {req.sku.strip().upper() for req in lines if req.product_id is None and req.sku is not None},
     )
-    requested: list[tuple[Product, Decimal, uuid.UUID | None]] = []
+    requested: list[Requested] = []
     for i, req in enumerate(lines):
         product = _named(actor, req, by_id, by_sku)
         _check_reservable(product, channel, i)
@@ -163,98 +162,9 @@ async def _visible_location(uow: UnitOfWork, actor: Actor, location_id: uuid.UUI
     return location
 
 
-def _needs(
-    requested: list[tuple[Product, Decimal, uuid.UUID | None]],
-    components: dict[uuid.UUID, Product],
-    levels: dict[uuid.UUID, list[StockLevel]],
-    channel: Channel | None,
-) -> list[Need]:
-    """What each line needs of each stock-keeping product, and where it may come from:
-    the line's location, else the channel's locations, else wherever it is stocked."""
-
-    def where(product_id: uuid.UUID, location_id: uuid.UUID | None) -> tuple[uuid.UUID, ...]:
-        if location_id is not None:
-            return (location_id,)
-        found = [lv.location_id for lv in levels.get(product_id, [])]
-        if channel is not None and channel.location_ids:
-            found = [loc for loc in found if loc in channel.location_ids]
-        return tuple(sorted(found))
-
-    needs = []
-    for i, (product, quantity, location_id) in enumerate(requested):
-        if product.is_bundle:
-            for c in product.components:
-                part = components[c.product_id]
-                needs.append(Need(i, part.id, part.sku, quantity * c.quantity, where(part.id, location_id)))
-        else:
-            needs.append(
-                Need(
-                    i,
-                    product.id,
-                    product.sku,
-                    quantity,
-                    where(product.id, location_id),
-                    product.allow_backorders,
-                )
-            )
-    return needs
-
-
-def _free(
-    levels: dict[uuid.UUID, list[StockLevel]], lot_map: LotMap, now: datetime, min_shelf_life_days: int
-) -> Free:
-    """What each level can hold now; a lot-tracked level only what its eligible lots have
-    free (never expired stock, never lots short of the channel's shelf-life rule)."""
-    free = {}
-    for lvs in levels.values():
-        for lv in lvs:
-            key = (lv.product_id, lv.location_id)
-            free[key] = lv.available
-            if lv.product_id in lot_map.tracked:
-                free[key] = min(lv.available, sellable_free(lot_map.get(key, []), now, min_shelf_life_days))
-    return free
-
-
-class LotMap(dict[tuple[uuid.UUID, uuid.UUID], list[Lot]]):
-    """Lots per level, and which products track lots at all."""
-
-    def __init__(self, tracked: set[uuid.UUID], lots: dict[tuple[uuid.UUID, uuid.UUID], list[Lot]]) -> None:
-        super().__init__(lots)
-        self.tracked = tracked
-
-
-def _pin_lots(
-    holds: dict[int, list[Hold]], lot_map: LotMap, now: datetime, min_shelf_life_days: int
-) -> dict[int, list[Hold]]:
-    """Split each hold of a lot-tracked product over its level's lots, first-expiring
-    first among the eligible ones (the allocation made sure they cover it)."""
-    if not lot_map.tracked:
-        return holds
-    left: dict[uuid.UUID, Decimal] = {lot.id: lot.free for lots_ in lot_map.values() for lot in lots_}
-    out: dict[int, list[Hold]] = {}
-    for line, line_holds in holds.items():
-        pinned = []
-        for hold in line_holds:
-            if hold.product_id not in lot_map.tracked:
-                pinned.append(hold)
-                continue
-            candidates = [
-                replace(lot, reserved=lot.quantity - left[lot.id])
-                for lot in lot_map.get((hold.product_id, hold.location_id), [])
-            ]
-            taken, short = take_fefo(candidates, hold.quantity, now, min_shelf_life_days)
-            if short > 0:
-                raise AssertionError("allocation exceeded the eligible lots")
-            for lot, q in taken:
-                left[lot.id] -= q
-                pinned.append(Hold(hold.product_id, hold.location_id, q, lot.id))
-        out[line] = pinned
-    return out
-
-
 async def _hold(
     uow: UnitOfWork,
-    requested: list[tuple[Product, Decimal, uuid.UUID | None]],
+    requested: list[Requested],
     components: dict[uuid.UUID, Product],
     stocked_ids: set[uuid.UUID],
     channel: Channel | None,
@@ -278,9 +188,9 @@ async def _hold(
             levels = await uow.stock.levels_for_products(stocked_ids)
         lot_map = LotMap(tracked, await uow.lots.for_products(tracked, for_update=final) if tracked else {})
         allocation = allocate(
-            _needs(requested, components, levels, channel), _free(levels, lot_map, uow.now, days)
+            needs(requested, components, levels, channel), free(levels, lot_map, uow.now, days)
         )
-        holds = _pin_lots(allocation.holds, lot_map, uow.now, days)
+        holds = pin_lots(allocation.holds, lot_map, uow.now, days)
         reservation = as_reservation(holds, allocation.backordered)
         taken = await _take_holds(uow, reservation.holds())
         if taken is not None:
