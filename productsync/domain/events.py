@@ -9,7 +9,7 @@ Events are serialized as CloudEvents 1.0 at the edge (store/api), not here.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -151,23 +151,9 @@ def stock_snapshot(
     product: Product, level: StockLevel, *, location_code: str, channel_id: uuid.UUID, origin: str
 ) -> DomainEvent:
     """A level as it stands, for one channel (its backfill, or a correction it needs):
-    the same shape as ``stock_changed`` with no movement, so receivers need no new code."""
-    return DomainEvent(
-        type=EventType.STOCK_CHANGED,
-        subject=product.sku,
-        data={
-            "sku": product.sku,
-            "location_code": location_code,
-            "level": level.snapshot(),
-            "movement": None,
-        },
-        partner_id=product.owner_partner_id,
-        product_id=product.id,
-        origin=origin,
-        id=uuid.uuid4(),
-        version=level.version,
-        channel_id=channel_id,
-    )
+    ``stock_changed`` with no movement, so receivers need no new code."""
+    event = stock_changed(product, level, None, location_code=location_code, origin=origin)
+    return replace(event, channel_id=channel_id)
 
 
 def price_changed(
