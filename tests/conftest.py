@@ -10,8 +10,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests import services
+
+# Hypothesis' per-example deadline (200 ms) measures the machine, not the code: on two busy
+# cores a first pint conversion or a database round trip can pass it. Correctness is what
+# the properties check; speed is measured in bench/.
+settings.register_profile("productsync", deadline=None)
+settings.load_profile("productsync")
 
 
 def pytest_configure(config: pytest.Config) -> None:
