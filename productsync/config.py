@@ -13,7 +13,10 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./productsync.db"
     host: str = "127.0.0.1"
     port: int = 8000
-    db_pool_size: int = 10
+    # Database connections per process, all kept open and reused (no overflow): size it
+    # to the requests one process has in flight at once; processes x size must stay
+    # under the database's max_connections.
+    db_pool_size: int = 20
     # How long an authenticated key is trusted before it is looked up again.
     # Revocation and new shares take effect within this time in other processes.
     auth_cache_seconds: float = 10.0
