@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from productsync.api.deps import ActorDep, HubDep
-from productsync.api.schemas import PROBLEM_RESPONSES, AliasesIn, AliasesOut, AliasLookupOut
+from productsync.api.schemas.aliases import AliasesIn, AliasesOut, AliasLookupOut
+from productsync.api.schemas.common import PROBLEM_RESPONSES
 from productsync.services import aliases
 from productsync.store.uow import UnitOfWork, transaction
 

@@ -13,19 +13,10 @@ from productsync.api.commands import Reply, execute
 from productsync.api.deps import ActorDep, HubDep
 from productsync.api.http import decode_cursor, encode_cursor, etag, parse_if_match
 from productsync.api.problems import ApiProblem
-from productsync.api.schemas import (
-    PROBLEM_RESPONSES,
-    CategoryIn,
-    CategoryOut,
-    PartnerIn,
-    PartnerOut,
-    ProductIn,
-    ProductOut,
-    ProductPage,
-    ProductPatch,
-    ShareIn,
-    ShareOut,
-)
+from productsync.api.schemas.categories import CategoryIn, CategoryOut
+from productsync.api.schemas.common import PROBLEM_RESPONSES
+from productsync.api.schemas.partners import PartnerIn, PartnerOut, ShareIn, ShareOut
+from productsync.api.schemas.products import ProductIn, ProductOut, ProductPage, ProductPatch
 from productsync.domain.catalog import Category, Component, NewProduct, Partner, Product
 from productsync.services import catalog, partners
 from productsync.store.uow import UnitOfWork, transaction
@@ -45,20 +36,22 @@ async def create_partner(body: PartnerIn, request: Request, hub: HubDep, actor: 
         hub,
         actor,
         use_case,
-        lambda p: Reply(PartnerOut.of(p).model_dump(mode="json"), 201, {"Location": f"/v1/partners/{p.id}"}),
+        lambda p: Reply(
+            PartnerOut.model_validate(p).model_dump(mode="json"), 201, {"Location": f"/v1/partners/{p.id}"}
+        ),
     )
 
 
 @router.get("/partners", response_model=list[PartnerOut], tags=["partners"])
 async def list_partners(hub: HubDep, actor: ActorDep) -> list[PartnerOut]:
     found = await transaction(hub.db, lambda uow: partners.list_partners(uow, actor), readonly=True)
-    return [PartnerOut.of(p) for p in found]
+    return [PartnerOut.model_validate(p) for p in found]
 
 
 @router.get("/partners/{partner_id}", response_model=PartnerOut, tags=["partners"])
 async def get_partner(partner_id: uuid.UUID, hub: HubDep, actor: ActorDep) -> PartnerOut:
     p = await transaction(hub.db, lambda uow: partners.get_partner(uow, actor, partner_id), readonly=True)
-    return PartnerOut.of(p)
+    return PartnerOut.model_validate(p)
 
 
 @router.post("/partners/{partner_id}/shares", status_code=201, response_model=ShareOut, tags=["partners"])
@@ -101,7 +94,7 @@ async def unshare_catalog(
 @router.get("/categories", response_model=list[CategoryOut], tags=["catalog"])
 async def list_categories(hub: HubDep, actor: ActorDep) -> list[CategoryOut]:
     found = await transaction(hub.db, catalog.list_categories, readonly=True)
-    return [CategoryOut.of(c) for c in found]
+    return [CategoryOut.model_validate(c) for c in found]
 
 
 @router.post("/categories", status_code=201, response_model=CategoryOut, tags=["catalog"])
@@ -118,7 +111,11 @@ async def create_category(body: CategoryIn, request: Request, hub: HubDep, actor
         )
 
     return await execute(
-        request, hub, actor, use_case, lambda c: Reply(CategoryOut.of(c).model_dump(mode="json"), 201)
+        request,
+        hub,
+        actor,
+        use_case,
+        lambda c: Reply(CategoryOut.model_validate(c).model_dump(mode="json"), 201),
     )
 
 
@@ -126,7 +123,7 @@ def _product_reply(p: Product, status: int = 200) -> Reply:
     headers = {"ETag": etag(p.version)}
     if status == 201:
         headers["Location"] = f"/v1/products/{p.id}"
-    return Reply(ProductOut.of(p).model_dump(mode="json"), status, headers)
+    return Reply(ProductOut.model_validate(p).model_dump(mode="json"), status, headers)
 
 
 @router.post("/products", status_code=201, response_model=ProductOut, tags=["catalog"])
@@ -192,7 +189,7 @@ async def list_products(
     more = len(found) > limit
     items = found[:limit]
     return ProductPage(
-        items=[ProductOut.of(p) for p in items],
+        items=[ProductOut.model_validate(p) for p in items],
         next_cursor=encode_cursor(items[-1].sku) if more and items else None,
     )
 
@@ -201,7 +198,7 @@ async def list_products(
 async def get_product(product_id: uuid.UUID, hub: HubDep, actor: ActorDep, response: Response) -> ProductOut:
     p = await transaction(hub.db, lambda uow: catalog.get_product(uow, actor, product_id), readonly=True)
     response.headers["ETag"] = etag(p.version)
-    return ProductOut.of(p)
+    return ProductOut.model_validate(p)
 
 
 @router.patch("/products/{product_id}", response_model=ProductOut, tags=["catalog"])

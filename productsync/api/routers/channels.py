@@ -11,8 +11,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from productsync.api.commands import Reply, execute
 from productsync.api.deps import ActorDep, HubDep
 from productsync.api.http import etag, parse_if_match
-from productsync.api.schemas import (
-    PROBLEM_RESPONSES,
+from productsync.api.schemas.channels import (
     ChannelCreated,
     ChannelIn,
     ChannelOut,
@@ -23,6 +22,7 @@ from productsync.api.schemas import (
     RotateIn,
     RotateOut,
 )
+from productsync.api.schemas.common import PROBLEM_RESPONSES
 from productsync.domain.channels import Channel, NewChannel
 from productsync.domain.deliveries import DeliveryStatus
 from productsync.services import channels, dispatch
@@ -33,7 +33,7 @@ router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES, tags=["channels"])
 
 
 def _channel_reply(c: Channel, status: int = 200) -> Reply:
-    return Reply(ChannelOut.of(c).model_dump(mode="json"), status, {"ETag": etag(c.version)})
+    return Reply(ChannelOut.model_validate(c).model_dump(mode="json"), status, {"ETag": etag(c.version)})
 
 
 @router.post("/channels", status_code=201, response_model=ChannelCreated)
@@ -64,7 +64,7 @@ async def create_channel(body: ChannelIn, request: Request, hub: HubDep, actor: 
 
     def render(result: tuple[Channel, str]) -> Reply:
         channel, secret = result
-        out = ChannelOut.of(channel).model_dump(mode="json")
+        out = ChannelOut.model_validate(channel).model_dump(mode="json")
         return Reply(
             {**out, "secret": secret},
             201,
@@ -78,14 +78,14 @@ async def create_channel(body: ChannelIn, request: Request, hub: HubDep, actor: 
 @router.get("/channels", response_model=list[ChannelOut])
 async def list_channels(hub: HubDep, actor: ActorDep) -> list[ChannelOut]:
     found = await transaction(hub.db, lambda uow: channels.list_channels(uow, actor), readonly=True)
-    return [ChannelOut.of(c) for c in found]
+    return [ChannelOut.model_validate(c) for c in found]
 
 
 @router.get("/channels/{channel_id}", response_model=ChannelOut)
 async def get_channel(channel_id: uuid.UUID, hub: HubDep, actor: ActorDep, response: Response) -> ChannelOut:
     c = await transaction(hub.db, lambda uow: channels.get_channel(uow, actor, channel_id), readonly=True)
     response.headers["ETag"] = etag(c.version)
-    return ChannelOut.of(c)
+    return ChannelOut.model_validate(c)
 
 
 @router.patch("/channels/{channel_id}", response_model=ChannelOut)

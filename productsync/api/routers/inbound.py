@@ -12,14 +12,8 @@ from fastapi.responses import JSONResponse
 from productsync.api.deps import ActorDep, HubDep
 from productsync.api.http import decode_cursor, encode_cursor
 from productsync.api.problems import ApiProblem, problem
-from productsync.api.schemas import (
-    PROBLEM_RESPONSES,
-    ConflictOut,
-    ConflictPage,
-    InboundIn,
-    InboundOut,
-    ResolveIn,
-)
+from productsync.api.schemas.common import PROBLEM_RESPONSES
+from productsync.api.schemas.inbound import ConflictOut, ConflictPage, InboundIn, InboundOut, ResolveIn
 from productsync.domain.errors import CompareFailed, ErrorCode, PreconditionFailed
 from productsync.domain.instants import to_utc
 from productsync.services import inbound, review

@@ -10,7 +10,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from productsync import __version__
 from productsync.api.deps import ActorDep, HubDep
 from productsync.api.problems import ApiProblem
-from productsync.api.schemas import PROBLEM_RESPONSES, AuditOut, AuditPage, EventPage
+from productsync.api.schemas.common import PROBLEM_RESPONSES
+from productsync.api.schemas.logs import AuditOut, AuditPage, EventPage
 from productsync.services import logs
 from productsync.store.uow import transaction
 

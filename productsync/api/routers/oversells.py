@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query
 from productsync.api.deps import ActorDep, HubDep
 from productsync.api.http import decode_cursor, encode_cursor
 from productsync.api.problems import ApiProblem
-from productsync.api.schemas import (
-    PROBLEM_RESPONSES,
+from productsync.api.schemas.common import PROBLEM_RESPONSES
+from productsync.api.schemas.oversells import (
     OversellOut,
     OversellPage,
     OversellResolvedOut,
@@ -56,7 +56,7 @@ async def list_oversells(
 
     rows = await transaction(hub.db, read, readonly=True)
     next_cursor = encode_cursor(str(rows[-1].id)) if len(rows) == limit else None
-    return OversellPage(items=[OversellOut.of(o) for o in rows], next_cursor=next_cursor)
+    return OversellPage(items=[OversellOut.model_validate(o) for o in rows], next_cursor=next_cursor)
 
 
 @router.get("/oversells/{oversell_id}", response_model=OversellOut)
@@ -64,7 +64,7 @@ async def get_oversell(oversell_id: uuid.UUID, hub: HubDep, actor: ActorDep) -> 
     found = await transaction(
         hub.db, lambda uow: oversells.get_oversell(uow, actor, oversell_id), readonly=True
     )
-    return OversellOut.of(found)
+    return OversellOut.model_validate(found)
 
 
 @router.post("/oversells/{oversell_id}/resolve", response_model=OversellResolvedOut)
@@ -90,4 +90,6 @@ async def resolve_oversell(
         return await oversells.resolve_oversell(uow, actor, oversell_id, settlement)
 
     done = await transaction(hub.db, use_case)
-    return OversellResolvedOut(**OversellOut.of(done.oversell).model_dump(), movement_ids=done.movement_ids)
+    return OversellResolvedOut(
+        **OversellOut.model_validate(done.oversell).model_dump(), movement_ids=done.movement_ids
+    )

@@ -12,14 +12,13 @@ from pydantic import AwareDatetime
 
 from productsync.api.commands import Reply, execute
 from productsync.api.deps import ActorDep, HubDep
-from productsync.api.schemas import (
-    PROBLEM_RESPONSES,
+from productsync.api.schemas.common import PROBLEM_RESPONSES, QuantityIn
+from productsync.api.schemas.prices import (
     PriceEntryOut,
     PriceListIn,
     PriceListOut,
     PricesIn,
     PricesOut,
-    QuantityIn,
     ResolvedPriceOut,
 )
 from productsync.domain.pricing import PriceList
@@ -44,14 +43,18 @@ async def create_price_list(body: PriceListIn, request: Request, hub: HubDep, ac
         )
 
     return await execute(
-        request, hub, actor, use_case, lambda pl: Reply(PriceListOut.of(pl).model_dump(mode="json"), 201)
+        request,
+        hub,
+        actor,
+        use_case,
+        lambda pl: Reply(PriceListOut.model_validate(pl).model_dump(mode="json"), 201),
     )
 
 
 @router.get("/price-lists", response_model=list[PriceListOut], tags=["prices"])
 async def list_price_lists(hub: HubDep, actor: ActorDep) -> list[PriceListOut]:
     found = await transaction(hub.db, lambda uow: pricing.list_price_lists(uow, actor), readonly=True)
-    return [PriceListOut.of(pl) for pl in found]
+    return [PriceListOut.model_validate(pl) for pl in found]
 
 
 def _prices_out(pp: ProductPrices) -> PricesOut:
@@ -61,7 +64,7 @@ def _prices_out(pp: ProductPrices) -> PricesOut:
         sku=pp.product.sku,
         currency=pp.price_list.currency,
         version=pp.version,
-        prices=[PriceEntryOut.of(e) for e in pp.entries],
+        prices=[PriceEntryOut.model_validate(e) for e in pp.entries],
     )
 
 

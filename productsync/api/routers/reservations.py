@@ -11,7 +11,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from productsync.api.commands import Reply, execute
 from productsync.api.deps import ActorDep, HubDep
-from productsync.api.schemas import PROBLEM_RESPONSES, CommitIn, ExtendIn, ReservationIn, ReservationOut
+from productsync.api.schemas.common import PROBLEM_RESPONSES
+from productsync.api.schemas.reservations import CommitIn, ExtendIn, ReservationIn, ReservationOut
 from productsync.domain.reservations import Reservation
 from productsync.services import reservations
 from productsync.services.reservations import LineRequest, expired_view
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES, tags=["reservation
 
 
 def _reply(r: Reservation, status: int = 200) -> Reply:
-    return Reply(ReservationOut.of(r).model_dump(mode="json"), status)
+    return Reply(ReservationOut.model_validate(r).model_dump(mode="json"), status)
 
 
 @router.post("/reservations", status_code=201, response_model=ReservationOut)
@@ -57,7 +58,7 @@ async def get_reservation(reservation_id: uuid.UUID, hub: HubDep, actor: ActorDe
     found = await transaction(
         hub.db, lambda uow: reservations.get_reservation(uow, actor, reservation_id), readonly=True
     )
-    return ReservationOut.of(expired_view(found, datetime.now(UTC)))
+    return ReservationOut.model_validate(expired_view(found, datetime.now(UTC)))
 
 
 @router.get("/reservations", response_model=list[ReservationOut])
@@ -69,7 +70,7 @@ async def find_reservations(
         hub.db, lambda uow: reservations.find_by_ref(uow, actor, external_ref), readonly=True
     )
     now = datetime.now(UTC)
-    return [ReservationOut.of(expired_view(r, now)) for r in found]
+    return [ReservationOut.model_validate(expired_view(r, now)) for r in found]
 
 
 def _action(

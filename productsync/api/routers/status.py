@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from productsync.api.deps import ActorDep, HubDep
-from productsync.api.schemas import PROBLEM_RESPONSES
+from productsync.api.schemas.common import PROBLEM_RESPONSES
 from productsync.domain.access import Scope
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES, tags=["health"])

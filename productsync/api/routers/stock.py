@@ -11,12 +11,11 @@ from sqlalchemy.engine import Row
 
 from productsync.api.commands import Reply, execute
 from productsync.api.deps import ActorDep, HubDep
-from productsync.api.schemas import (
-    PROBLEM_RESPONSES,
+from productsync.api.schemas.availability import AvailabilityOut, AvailabilityPage
+from productsync.api.schemas.common import PROBLEM_RESPONSES
+from productsync.api.schemas.stock import (
     AccuracyOut,
     AdjustmentIn,
-    AvailabilityOut,
-    AvailabilityPage,
     LevelOut,
     LocationIn,
     LocationOut,
@@ -55,14 +54,18 @@ async def create_location(body: LocationIn, request: Request, hub: HubDep, actor
         )
 
     return await execute(
-        request, hub, actor, use_case, lambda loc: Reply(LocationOut.of(loc).model_dump(mode="json"), 201)
+        request,
+        hub,
+        actor,
+        use_case,
+        lambda loc: Reply(LocationOut.model_validate(loc).model_dump(mode="json"), 201),
     )
 
 
 @router.get("/locations", response_model=list[LocationOut], tags=["stock"])
 async def list_locations(hub: HubDep, actor: ActorDep) -> list[LocationOut]:
     found = await transaction(hub.db, lambda uow: stock.list_locations(uow, actor), readonly=True)
-    return [LocationOut.of(loc) for loc in found]
+    return [LocationOut.model_validate(loc) for loc in found]
 
 
 @router.get("/products/{product_id}/stock", response_model=StockOut, tags=["stock"])
@@ -73,7 +76,7 @@ async def get_stock(product_id: uuid.UUID, hub: HubDep, actor: ActorDep) -> Stoc
         sku=ps.product.sku,
         base_unit=ps.product.base_unit,
         locations=[LevelOut.of(level, code) for level, code in ps.levels],
-        totals=TotalsOut.of(ps.totals),
+        totals=TotalsOut.model_validate(ps.totals),
         derived=ps.product.is_bundle,
     )
 

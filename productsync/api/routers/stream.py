@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from productsync.api.deps import ActorDep, HubDep, authenticate_token, bearer_token
 from productsync.api.problems import ApiProblem
-from productsync.api.schemas import PROBLEM_RESPONSES
+from productsync.api.schemas.common import PROBLEM_RESPONSES
 from productsync.bootstrap import Hub
 from productsync.domain.access import Actor, Scope
 from productsync.domain.errors import DomainError

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from productsync.api.deps import HubDep
 from productsync.api.problems import ApiProblem
-from productsync.api.schemas import PROBLEM_RESPONSES
+from productsync.api.schemas.common import PROBLEM_RESPONSES
 from productsync.domain import shopify
 from productsync.domain.access import system_actor
 from productsync.domain.channels import ChannelKind
