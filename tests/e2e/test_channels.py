@@ -51,10 +51,14 @@ def test_channels_are_private_to_their_partner_and_need_the_scope(server: Server
         assert c.get(f"/v1/channels/{channel['id']}").status_code == 404
         assert c.patch(f"/v1/channels/{channel['id']}", json={"status": "paused"}).status_code == 404
         assert channel["id"] not in {x["id"] for x in c.get("/v1/channels").json()}
-    plain = cli(server.env, "keys", "create", "--partner", "nailco").stdout.strip().splitlines()[-1]
+    scoped = ["keys", "create", "--partner", "nailco", "--scopes", "catalog:read,stock:write"]
+    plain = cli(server.env, *scoped).stdout.strip().splitlines()[-1]
+    full = cli(server.env, "keys", "create", "--partner", "nailco").stdout.strip().splitlines()[-1]
     with server.client() as c:
         r = c.get("/v1/channels", headers={"Authorization": f"Bearer {plain}"})
         assert r.status_code == 403 and "channels:admin" in r.json()["detail"]
+        # A partner key made without --scopes has every partner scope, channels:admin included.
+        assert c.get("/v1/channels", headers={"Authorization": f"Bearer {full}"}).status_code == 200
     with server.client("admin") as admin:
         assert admin.get(f"/v1/channels/{channel['id']}").status_code == 200
 
