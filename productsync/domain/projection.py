@@ -59,7 +59,7 @@ def localized_product_data(data: Any, locale: str | None) -> Any:
 def channel_available(channel: Channel, levels: list[StockLevel]) -> Decimal:
     """Available-to-sell for the channel: its locations' availability (all locations when
     it names none) minus its buffer, never below zero."""
-    chosen = [lv for lv in levels if not channel.location_ids or lv.location_id in channel.location_ids]
+    chosen = [lv for lv in levels if channel.counts_location(lv.location_id)]
     return channel.available_to_sell(sum((lv.available for lv in chosen), Decimal(0)))
 
 
@@ -67,7 +67,7 @@ def _at_locations(channel: Channel | None, levels: list[StockLevel]) -> Decimal:
     chosen = [
         lv
         for lv in levels
-        if channel is None or not channel.location_ids or lv.location_id in channel.location_ids
+        if channel is None or channel.counts_location(lv.location_id)
     ]
     return sum((lv.available for lv in chosen), Decimal(0))
 

@@ -31,7 +31,7 @@ class Availability:
 
 def _for(channel: Channel, product: Product, levels: dict[uuid.UUID, list[StockLevel]]) -> Availability:
     own = levels.get(product.id, [])
-    counted = [lv for lv in own if not channel.location_ids or lv.location_id in channel.location_ids]
+    counted = [lv for lv in own if channel.counts_location(lv.location_id)]
     return Availability(product, channel, product_available(product, levels, channel), counted)
 
 

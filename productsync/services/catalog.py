@@ -175,7 +175,7 @@ async def list_products(
     """Products the actor may read, filtered; a barcode is matched in its GTIN-14 form,
     so a scanner's EAN-13 finds a product registered with the same item's GTIN-14."""
     actor.require(Scope.CATALOG_READ)
-    owners = None if actor.is_admin else {actor.partner_id, *actor.readable_partners}
+    owners = actor.readable_owners()
     category_id = (await resolve_category(uow, category)).id if category else None
     return await uow.products.find(
         owners={o for o in owners if o is not None} if owners is not None else None,

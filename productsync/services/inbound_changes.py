@@ -135,7 +135,7 @@ async def _location(uow: UnitOfWork, channel: Channel, product: Product, change:
     else the channel's only location, else — for a sale — the channel location with the
     most on hand, so a sale lands where the stock is."""
     if change.location_id is not None:
-        if channel.location_ids and change.location_id not in channel.location_ids:
+        if not channel.counts_location(change.location_id):
             raise InvalidInput("location_id is not one of this channel's locations", field="location_id")
         return change.location_id
     if not channel.location_ids:

@@ -60,7 +60,7 @@ async def list_events(
 ) -> list[tuple[int, dict[str, Any]]]:
     """Events after cursor ``after`` as (seq, CloudEvent JSON), in commit order."""
     actor.require(Scope.CATALOG_READ)
-    partners = None if actor.is_admin else {p for p in (actor.partner_id, *actor.readable_partners) if p}
+    partners = actor.readable_owners()
     rows = await uow.outbox.after(after, partners=partners, limit=limit, types=types)
     return [(int(r.seq), to_cloudevent(r)) for r in rows]
 

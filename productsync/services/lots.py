@@ -123,7 +123,7 @@ async def list_lots(
     actor.require(Scope.CATALOG_READ)
     if expiring_within_days is not None and not 0 <= expiring_within_days <= 3650:
         raise InvalidInput("expiring_within_days must be 0-3650", field="expiring_within_days")
-    owners = None if actor.is_admin else {p for p in (actor.partner_id, *actor.readable_partners) if p}
+    owners = actor.readable_owners()
     return await uow.lots.find(
         owners=owners,
         now=uow.now,

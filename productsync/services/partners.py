@@ -45,10 +45,7 @@ async def create_partner(uow: UnitOfWork, actor: Actor, *, code: str, name: str)
 
 async def list_partners(uow: UnitOfWork, actor: Actor) -> list[Partner]:
     """Admins see all; a partner sees itself and the partners that share with it."""
-    if actor.is_admin:
-        return await uow.partners.find()
-    assert actor.partner_id is not None
-    return await uow.partners.find(only={actor.partner_id, *actor.readable_partners})
+    return await uow.partners.find(only=actor.readable_owners())
 
 
 async def get_partner(uow: UnitOfWork, actor: Actor, partner_id: uuid.UUID) -> Partner:

@@ -90,9 +90,7 @@ async def create_price_list(
 
 async def list_price_lists(uow: UnitOfWork, actor: Actor) -> list[PriceList]:
     actor.require(Scope.CATALOG_READ)
-    if actor.is_admin:
-        return await uow.prices.lists(None)
-    return await uow.prices.lists({p for p in (actor.partner_id, *actor.readable_partners) if p})
+    return await uow.prices.lists(actor.readable_owners())
 
 
 async def _visible_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID) -> PriceList:

@@ -96,10 +96,7 @@ async def create_location(
 
 
 async def list_locations(uow: UnitOfWork, actor: Actor) -> list[Location]:
-    if actor.is_admin:
-        return await uow.locations.find(None)
-    owners = {p for p in (actor.partner_id, *actor.readable_partners) if p is not None}
-    return await uow.locations.find(owners)
+    return await uow.locations.find(actor.readable_owners())
 
 
 async def _stock_target(
@@ -306,7 +303,7 @@ async def inventory_accuracy(
         found = await uow.locations.get(location_id)
         if found is None or not actor.can_read(found.owner_partner_id):
             raise NotFound("location", location_id)
-    owners = None if actor.is_admin else {p for p in (actor.partner_id, *actor.readable_partners) if p}
+    owners = actor.readable_owners()
     counted = await uow.stock.count_accuracy(location_id, owners)
     # Sold at a channel but never on the shelf: the ledger is right, the shelf was short.
     open_count, missing = await uow.oversells.open_totals(

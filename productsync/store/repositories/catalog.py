@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -94,7 +95,7 @@ class PartnerRepository(Repository):
         row = (await self.conn.execute(select(partners).where(partners.c.code == code))).first()
         return _partner(row) if row else None
 
-    async def find(self, only: set[uuid.UUID] | None = None) -> list[Partner]:
+    async def find(self, only: AbstractSet[uuid.UUID] | None = None) -> list[Partner]:
         stmt = select(partners).order_by(partners.c.code)
         if only is not None:
             stmt = stmt.where(partners.c.id.in_(only))
@@ -378,7 +379,7 @@ class ProductRepository(Repository):
     async def find(
         self,
         *,
-        owners: set[uuid.UUID] | None,
+        owners: AbstractSet[uuid.UUID] | None,
         partner_id: uuid.UUID | None = None,
         category_id: uuid.UUID | None = None,
         sku_prefix: str | None = None,
@@ -472,7 +473,7 @@ class LocationRepository(Repository):
         row = (await self.conn.execute(select(locations).where(locations.c.code == code))).first()
         return _location(row) if row else None
 
-    async def find(self, owners: set[uuid.UUID] | None) -> list[Location]:
+    async def find(self, owners: AbstractSet[uuid.UUID] | None) -> list[Location]:
         stmt = select(locations).order_by(locations.c.code)
         if owners is not None:
             stmt = stmt.where(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
@@ -86,7 +87,7 @@ class ChannelRepository(Repository):
         row = (await self.conn.execute(stmt)).first()
         return _channel(row) if row else None
 
-    async def find(self, owners: set[uuid.UUID] | None) -> list[Channel]:
+    async def find(self, owners: AbstractSet[uuid.UUID] | None) -> list[Channel]:
         stmt = select(channels).order_by(channels.c.name, channels.c.id)
         if owners is not None:
             stmt = stmt.where(channels.c.owner_partner_id.in_(owners))

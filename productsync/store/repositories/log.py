@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
@@ -185,7 +186,7 @@ class AuditRepository(Repository):
     async def find(
         self,
         *,
-        owners: set[uuid.UUID] | None,
+        owners: AbstractSet[uuid.UUID] | None,
         entity_type: str | None = None,
         entity_id: str | None = None,
         action: str | None = None,
@@ -241,7 +242,7 @@ class OutboxRepository(Repository):
         self,
         seq: int,
         *,
-        partners: set[uuid.UUID] | None,
+        partners: AbstractSet[uuid.UUID] | None,
         limit: int = 100,
         types: list[str] | None = None,
         directed: bool = False,

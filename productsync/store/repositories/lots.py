@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Set as AbstractSet
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -166,7 +167,7 @@ class LotRepository(Repository):
     async def find(
         self,
         *,
-        owners: set[uuid.UUID] | None,
+        owners: AbstractSet[uuid.UUID] | None,
         now: datetime,
         expiring_within_days: int | None,
         product_id: uuid.UUID | None = None,

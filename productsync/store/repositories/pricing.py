@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,7 +45,7 @@ class PriceRepository(Repository):
         row = (await self.conn.execute(select(price_lists).where(price_lists.c.id == list_id))).first()
         return _price_list(row) if row else None
 
-    async def lists(self, owners: set[uuid.UUID] | None) -> list[PriceList]:
+    async def lists(self, owners: AbstractSet[uuid.UUID] | None) -> list[PriceList]:
         stmt = select(price_lists).order_by(price_lists.c.name, price_lists.c.id)
         if owners is not None:
             stmt = stmt.where(

@@ -8,6 +8,7 @@ is part of the WHERE clause, so no read-then-write race can exist.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -347,7 +348,7 @@ class StockRepository(Repository):
         return list(out.values())
 
     async def count_accuracy(
-        self, location_id: uuid.UUID | None = None, owners: set[uuid.UUID] | None = None
+        self, location_id: uuid.UUID | None = None, owners: AbstractSet[uuid.UUID] | None = None
     ) -> CountAccuracy:
         """A count's first ledger row carries ``expected``; every row of it carries the
         counted ``on_hand_after``. ``owners`` limits it to those partners' products."""
