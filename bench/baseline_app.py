@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from productsync.config import Settings
 from productsync.store.database import create_database
 
 ROWS = 1000
@@ -35,7 +36,8 @@ async def prepare(url: str) -> None:
 
 
 def factory() -> FastAPI:
-    db = create_database(os.environ["BASELINE_DATABASE_URL"], pool_size=int(os.environ.get("POOL", "10")))
+    # The hub's pool setting (PRODUCTSYNC_DB_POOL_SIZE or its default): same engine setup.
+    db = create_database(os.environ["BASELINE_DATABASE_URL"], pool_size=Settings().db_pool_size)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

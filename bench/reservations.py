@@ -134,6 +134,9 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument("--runs", default="aobcd", help="which runs, e.g. 'a' or 'ac' (d is always run)")
     parser.add_argument("--rate", type=float, default=500, help="offered reservations/s of run (o)")
+    parser.add_argument(
+        "--pool", type=int, default=None, help="PRODUCTSYNC_DB_POOL_SIZE (default: the hub's)"
+    )
     args = parser.parse_args()
     url = await test_services.create_postgres_database()
     try:
@@ -141,13 +144,14 @@ async def main() -> None:
         env = {
             **os.environ,
             "PRODUCTSYNC_DATABASE_URL": url,
-            "PRODUCTSYNC_DB_POOL_SIZE": "20",
             "PRODUCTSYNC_LOG_LEVEL": "warning",
             # Servers on PostgreSQL need the key that seals channel secrets (the same in every process).
             "PRODUCTSYNC_SECRET_KEY": (
                 os.environ.get("PRODUCTSYNC_SECRET_KEY") or Fernet.generate_key().decode()
             ),
         }
+        if args.pool:  # else the hub's default pool, which is what ships
+            env["PRODUCTSYNC_DB_POOL_SIZE"] = str(args.pool)
         port = free_port()
         host = f"127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {seeded['key']}"}

@@ -5,10 +5,13 @@
 For each backend (SQLite file, PostgreSQL): seed a partner, a location and 1,000
 products; start ``productsync serve``; drive 32 concurrent keep-alive clients
 posting ``/v1/stock/adjustments`` (+/-1 on a random product, then all on one hot
-product) for 20 s each; then start a bare FastAPI endpoint doing one single-row
-UPDATE per request on the same database and drive it the same way. Prints
-adjustments/s, p50/p99 and the ratio to the baseline, and checks afterwards that
-every level still equals its ledger.
+product) for 20 s each, each run followed at once by the same run against a bare
+FastAPI endpoint doing one single-row UPDATE per request on the same database (so a
+pair sees about the same machine load). Prints
+adjustments/s, p50/p99, the ratio to the baseline and, on PostgreSQL, how many new
+database connections (sessions) were opened during each run (after 3 s of the same
+load that fill the pools): a pool that fits the load opens none once warm. Checks
+afterwards that every level still equals its ledger.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import asyncpg
 import httpx
 from cryptography.fernet import Fernet
 
@@ -115,10 +119,54 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-def row(name: str, r: loadgen.Result, base: loadgen.Result | None = None) -> str:
-    ratio = f"{r.rps / base.rps * 100:5.0f}%" if base and base.rps else "     -"
+class Sessions:
+    """Sessions PostgreSQL has opened for the bench database (``pg_stat_database``), read
+    over one connection kept open for the whole bench so reading adds none. SQLite: None."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn: asyncpg.Connection | None = None
+
+    async def count(self) -> int | None:
+        if not self.url.startswith("postgresql"):
+            return None
+        if self.conn is None:
+            self.conn = await asyncpg.connect(self.url)
+        await asyncio.sleep(1.5)  # backends report their session start within a second
+        return int(
+            await self.conn.fetchval(
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+            )
+        )
+
+    async def run(self, *args: object, **kwargs: object) -> tuple[loadgen.Result, int | None]:
+        """``loadgen.run`` and the new sessions opened while it ran, after an unmeasured
+        3 s at the same load (pools filled: what is counted is churn, not start-up)."""
+        if self.url.startswith("postgresql"):
+            await loadgen.run(*args, **{**kwargs, "seconds": 3.0, "warmup": 0.0})  # type: ignore[arg-type]
+        before = await self.count()
+        result = await loadgen.run(*args, **kwargs)  # type: ignore[arg-type]
+        after = await self.count()
+        return result, None if before is None or after is None else after - before
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+
+
+def row(
+    name: str,
+    measured: tuple[loadgen.Result, int | None],
+    base: tuple[loadgen.Result, int | None] | None = None,
+) -> str:
+    r, opened = measured
+    ratio = f"{r.rps / base[0].rps * 100:5.0f}%" if base and base[0].rps else "     -"
     non2xx = sum(v for k, v in r.statuses.items() if not 200 <= k < 300)
-    return f"| {name:<34} | {r.rps:8.0f} | {r.pct(50):7.1f} | {r.pct(99):7.1f} | {ratio} | {non2xx:5d} |"
+    conns = "-" if opened is None else str(opened)
+    return (
+        f"| {name:<34} | {r.rps:8.0f} | {r.pct(50):7.1f} | {r.pct(99):7.1f} | {ratio} | {non2xx:5d} "
+        f"| {conns:>9} |"
+    )
 
 
 async def bench_backend(backend: str, url: str, args: argparse.Namespace) -> list[str]:
@@ -127,11 +175,12 @@ async def bench_backend(backend: str, url: str, args: argparse.Namespace) -> lis
     env = {
         **os.environ,
         "PRODUCTSYNC_DATABASE_URL": url,
-        "PRODUCTSYNC_DB_POOL_SIZE": "20",
         "PRODUCTSYNC_LOG_LEVEL": "warning",
         # Servers on PostgreSQL need the key that seals channel secrets (the same in every process).
         "PRODUCTSYNC_SECRET_KEY": os.environ.get("PRODUCTSYNC_SECRET_KEY") or Fernet.generate_key().decode(),
     }
+    if args.pool:  # else the hub's default pool, which is what ships
+        env["PRODUCTSYNC_DB_POOL_SIZE"] = str(args.pool)
     port = free_port()
     headers = {"Authorization": f"Bearer {key}"}
     host = f"127.0.0.1:{port}"
@@ -152,62 +201,44 @@ async def bench_backend(backend: str, url: str, args: argparse.Namespace) -> lis
             headers,
         )
 
-    server = start(
-        [sys.executable, "-m", "productsync", "serve", "--port", str(port), "--workers", str(workers)],
-        env,
-        port,
-        "/v1/health",
-    )
-    try:
-        rand = await loadgen.run(
-            "127.0.0.1", port, random_adjust, connections=args.clients, seconds=args.seconds
-        )
-        hot = await loadgen.run("127.0.0.1", port, hot_adjust, connections=args.clients, seconds=args.seconds)
-    finally:
-        stop(server)
-
     await baseline_app.prepare(url)
     bport = free_port()
     bhost = f"127.0.0.1:{bport}"
-    benv = {**env, "BASELINE_DATABASE_URL": url, "POOL": "20", "PYTHONPATH": str(ROOT)}
-    baseline = start(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.baseline_app:factory",
-            "--factory",
-            "--port",
-            str(bport),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        benv,
-        bport,
-        "/docs",
-    )
+    benv = {**env, "BASELINE_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    sessions = Sessions(url)
+    hub_cmd = [sys.executable, "-m", "productsync", "serve", "--port", str(port), "--workers", str(workers)]
+    base_cmd = [
+        *(sys.executable, "-m", "uvicorn", "bench.baseline_app:factory", "--factory"),
+        *("--port", str(bport), "--workers", str(workers), "--log-level", "warning", "--no-access-log"),
+    ]
+
+    async def measure(
+        cmd: list[str], server_env: dict[str, str], on: int, health: str, make: object
+    ) -> tuple[loadgen.Result, int | None]:
+        """One run against a server started for it: only one server (and its pool of
+        connections) is up at a time, so the two never share max_connections."""
+        server = start(cmd, server_env, on, health)
+        try:
+            return await sessions.run("127.0.0.1", on, make, connections=args.clients, seconds=args.seconds)
+        finally:
+            stop(server)
+
+    def bump(rng):  # type: ignore[no-untyped-def]
+        return loadgen.request_bytes(bhost, "/bump", {"id": rng.randrange(baseline_app.ROWS), "delta": 1}, {})
+
+    def bump_one(rng):  # type: ignore[no-untyped-def]
+        return loadgen.request_bytes(bhost, "/bump", {"id": 0, "delta": 1}, {})
+
+    # Each hub run is followed at once by its baseline run: on a shared machine the
+    # pair sees about the same load.
     try:
-        b_rand = await loadgen.run(
-            "127.0.0.1",
-            bport,
-            lambda rng: loadgen.request_bytes(
-                bhost, "/bump", {"id": rng.randrange(baseline_app.ROWS), "delta": 1}, {}
-            ),
-            connections=args.clients,
-            seconds=args.seconds,
-        )
-        b_hot = await loadgen.run(
-            "127.0.0.1",
-            bport,
-            lambda rng: loadgen.request_bytes(bhost, "/bump", {"id": 0, "delta": 1}, {}),
-            connections=args.clients,
-            seconds=args.seconds,
-        )
+        rand = await measure(hub_cmd, env, port, "/v1/health", random_adjust)
+        b_rand = await measure(base_cmd, benv, bport, "/docs", bump)
+        if args.hot:
+            hot = await measure(hub_cmd, env, port, "/v1/health", hot_adjust)
+            b_hot = await measure(base_cmd, benv, bport, "/docs", bump_one)
     finally:
-        stop(baseline)
+        await sessions.close()
 
     checked = subprocess.run(
         [sys.executable, "-m", "productsync", "check"], env=env, capture_output=True, text=True
@@ -216,8 +247,14 @@ async def bench_backend(backend: str, url: str, args: argparse.Namespace) -> lis
     return [
         row(f"{label}: adjust, random SKU", rand, b_rand),
         row(f"{label}: baseline UPDATE, random row", b_rand),
-        row(f"{label}: adjust, one hot SKU", hot, b_hot),
-        row(f"{label}: baseline UPDATE, one row", b_hot),
+        *(
+            [
+                row(f"{label}: adjust, one hot SKU", hot, b_hot),
+                row(f"{label}: baseline UPDATE, one row", b_hot),
+            ]
+            if args.hot
+            else []
+        ),
         f"| {label}: ledger check after the run: {checked.stdout.strip() or checked.stderr.strip()} |",
     ]
 
@@ -231,6 +268,15 @@ async def main() -> None:
     parser.add_argument("--products", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2, help="server processes on PostgreSQL")
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument(
+        "--hot", action=argparse.BooleanOptionalAction, default=True, help="the one-hot-SKU runs too"
+    )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=None,
+        help="PRODUCTSYNC_DB_POOL_SIZE for hub and baseline (default: the hub's)",
+    )
     args = parser.parse_args()
     lines = []
     for backend in args.backends.split(","):
@@ -247,8 +293,8 @@ async def main() -> None:
         f"\n{args.clients} clients, {args.seconds:.0f} s per run, "
         f"{args.products} products, {os.cpu_count()} cores"
     )
-    print("| run                                | req/s    | p50 ms  | p99 ms  | vs base | non-2xx |")
-    print("|------------------------------------|----------|---------|---------|---------|---------|")
+    print(f"| {'run':<34} | req/s    | p50 ms  | p99 ms  | vs base | non-2xx | new conns |")
+    print(f"|{'-' * 36}|----------|---------|---------|---------|---------|-----------|")
     for line in lines:
         print(line)
 
