@@ -1,8 +1,9 @@
 """Big catalogs fast, for backfill tests and bench/backfill.py.
 
-One product (with its stock level and price) is made through the services, so every
-column holds what the hub itself writes; the rest are copies of its rows with new ids
-and SKUs, inserted in multi-row statements (100,000 products in seconds, not minutes).
+One product (with its stock level, the ledger row behind it, and its price) is made
+through the services, so every column holds what the hub itself writes; the rest are
+copies of its rows with new ids and SKUs, inserted in multi-row statements (100,000
+products in seconds, not minutes). Levels still equal their ledger (accuracy checks pass).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from productsync.domain.catalog import NewProduct
 from productsync.domain.pricing import PriceEntry
 from productsync.services import catalog, pricing, stock
 from productsync.store.database import Database
-from productsync.store.tables import price_entries, product_prices, products, stock_levels
+from productsync.store.tables import price_entries, product_prices, products, stock_levels, stock_movements
 from productsync.store.uow import UnitOfWork, transaction
 
 CHUNK = 2000
@@ -44,7 +45,7 @@ async def bulk_catalog(
     (on hand ``on_hand_of(i)``) and, given a list, one price on it. Returns their ids in
     SKU order."""
 
-    async def template(uow: UnitOfWork) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    async def template(uow: UnitOfWork) -> tuple[dict[str, Any], ...]:
         product = await catalog.create_product(
             uow,
             admin,
@@ -66,26 +67,32 @@ async def bulk_catalog(
             .one()
             ._asdict()
         )
-        return p_row, level, [{"id": product.id}]
+        movement = (
+            (await conn.execute(select(stock_movements).where(stock_movements.c.product_id == product.id)))
+            .one()
+            ._asdict()
+        )
+        movement.pop("id")
+        return p_row, level, movement, {"id": product.id}
 
-    p_row, level, first = await transaction(db, template)
+    p_row, level, movement, first = await transaction(db, template)
     if price_list_id is not None:
         await transaction(
             db,
             lambda uow: pricing.put_prices(
-                uow, admin, price_list_id, first[0]["id"], [PriceEntry(Decimal(1), Decimal("9.90"))]
+                uow, admin, price_list_id, first["id"], [PriceEntry(Decimal(1), Decimal("9.90"))]
             ),
         )
 
     async def price_rows(uow: UnitOfWork) -> tuple[dict[str, Any], dict[str, Any]]:
         conn = uow.stock.conn
         head = (
-            (await conn.execute(select(product_prices).where(product_prices.c.product_id == first[0]["id"])))
+            (await conn.execute(select(product_prices).where(product_prices.c.product_id == first["id"])))
             .one()
             ._asdict()
         )
         entry = (
-            (await conn.execute(select(price_entries).where(price_entries.c.product_id == first[0]["id"])))
+            (await conn.execute(select(price_entries).where(price_entries.c.product_id == first["id"])))
             .one()
             ._asdict()
         )
@@ -93,7 +100,7 @@ async def bulk_catalog(
         return head, entry
 
     head, entry = await transaction(db, price_rows) if price_list_id is not None else ({}, {})
-    ids = [first[0]["id"]] + [uuid.uuid4() for _ in range(n - 1)]
+    ids = [first["id"]] + [uuid.uuid4() for _ in range(n - 1)]
     for start in range(1, n, CHUNK):
         batch = list(range(start, min(n, start + CHUNK)))
 
@@ -109,6 +116,18 @@ async def bulk_catalog(
             await conn.execute(
                 insert(stock_levels),
                 [{**level, "product_id": ids[i], "on_hand": on_hand_of(i)} for i in batch],
+            )
+            await conn.execute(
+                insert(stock_movements),
+                [
+                    {
+                        **movement,
+                        "product_id": ids[i],
+                        "quantity": on_hand_of(i),
+                        "on_hand_after": on_hand_of(i),
+                    }
+                    for i in batch
+                ],
             )
             if price_list_id is not None:
                 await conn.execute(insert(product_prices), [{**head, "product_id": ids[i]} for i in batch])

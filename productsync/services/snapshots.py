@@ -36,6 +36,7 @@ twice, and the claim order (oldest first per thing) sends the newest state last.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -185,9 +186,10 @@ async def backfill_step(uow: UnitOfWork, *, page: int = PAGE) -> bool:
     events: list[DomainEvent] = []
     if chosen:
         reads = await read_states(uow, channel, chosen)
-        events = [
-            e for p in chosen for e in state_events(channel, p, reads, origin=SNAPSHOT_ORIGIN, at=uow.now)
-        ]
+        for start in range(0, len(chosen), 100):
+            for p in chosen[start : start + 100]:
+                events += state_events(channel, p, reads, origin=SNAPSHOT_ORIGIN, at=uow.now)
+            await asyncio.sleep(0)  # let the claim loop sharing this event loop run meanwhile
     queued = await _queue(uow, channel.id, int(job.from_seq), events)
     if len(products) < page:
         await uow.backfills.finish(channel.id)

@@ -128,11 +128,9 @@ async def test_a_claim_serves_live_channels_at_once_and_reads_a_bounded_number_o
         await _backlog(database, dead.id, DEAD_BACKLOG, due_in=timedelta(hours=3), seq0=1)
         # Older than anything live and all due now: a backlog a recovering channel drains.
         await _backlog(database, recovered.id, RECOVERED_BACKLOG, due_in=-timedelta(minutes=5), seq0=1)
+        # No ANALYZE: statistics lag behind a backlog that grew in minutes (and autovacuum
+        # may be off, as on this server), and the plans must stay bounded regardless.
         postgres = database.engine.dialect.name == "postgresql"
-        if postgres:
-            async with database.engine.connect() as conn:
-                await conn.execute(text("ANALYZE deliveries"))
-                await conn.commit()
         await transaction(
             database,
             lambda uow: stock.adjust_stock(
@@ -182,9 +180,7 @@ async def test_a_claim_serves_live_channels_at_once_and_reads_a_bounded_number_o
             raw = (
                 await conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {stmt}", args)
             ).scalar_one()
-            pages = (
-                await conn.execute(text("SELECT relpages FROM pg_class WHERE relname = 'deliveries'"))
-            ).scalar_one()
+            pages = (await conn.execute(text("SELECT pg_relation_size('deliveries') / 8192"))).scalar_one()
             await conn.rollback()
         plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
         nodes = _walk(plan)

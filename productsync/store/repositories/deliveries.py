@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    String,
     and_,
     bindparam,
     case,
@@ -46,13 +47,36 @@ _PENDING_LIT: Any = literal_column("'pending'")
 _IN_FLIGHT_LIT: Any = literal_column("'in_flight'")
 
 
-def _newer_pending(row: Any) -> Any:
-    """A newer delivery of the same (channel, thing) waits: ``row``'s state is stale."""
+def _waiting(status: Any) -> Any:
+    """Pending or in flight, said so that only ix_deliveries_waiting_pair's predicate is
+    implied: a lookup of one (channel, thing) must not be planned on the channel's due
+    index, which (without fresh statistics: autovacuum may be off, a backfill adds
+    100,000s of rows in minutes) looks as cheap and walks the channel's whole backlog."""
+    return status.in_([_PENDING_LIT, _IN_FLIGHT_LIT])
+
+
+def _pending_of_pair(status: Any) -> list[Any]:
+    """``status = 'pending'`` for lookups by (channel, thing): written as waiting and not
+    in flight, for the reason in ``_waiting``."""
+    return [_waiting(status), status != _IN_FLIGHT_LIT]
+
+
+def _probe_each(*conds: Any) -> Any:
+    """EXISTS run once per outer row as an index probe on both of its (channel, thing)
+    values. The OFFSET keeps PostgreSQL from turning it into a join, which it otherwise
+    parameterizes on the channel alone (the other side already fixes it) and then walks
+    every waiting row of the channel for each candidate."""
+    return exists(select(literal_column("1")).where(*conds).offset(0))
+
+
+def _newer_waiting(row: Any) -> Any:
+    """A newer delivery of the same (channel, thing) is waiting or on its way: ``row``'s
+    state is stale."""
     o = deliveries.alias("newer")
-    return exists().where(
+    return _probe_each(
         o.c.channel_id == row.channel_id,
         o.c.aggregate == row.aggregate,
-        o.c.status == _PENDING_LIT,
+        _waiting(o.c.status),
         o.c.event_seq > row.event_seq,
     )
 
@@ -63,10 +87,10 @@ def _candidates(channel_id: Any, now: Any, per_channel: int) -> Any:
     with none of that pair in flight (probed on ix_deliveries_waiting_pair)."""
     d = deliveries.alias("d")
     o = deliveries.alias("o")
-    blocked = exists().where(
+    blocked = _probe_each(
         o.c.channel_id == d.c.channel_id,
         o.c.aggregate == d.c.aggregate,
-        o.c.status.in_([_PENDING_LIT, _IN_FLIGHT_LIT]),
+        _waiting(o.c.status),
         o.c.id != d.c.id,
         or_(
             o.c.status == _IN_FLIGHT_LIT,
@@ -129,7 +153,7 @@ _SUPERSEDE_OLDER = (
         _D.channel_id == bindparam("b_channel"),
         _D.aggregate == bindparam("b_aggregate"),
         _D.event_seq < bindparam("b_seq"),
-        _D.status == _PENDING_LIT,
+        *_pending_of_pair(_D.status),
     )
     .values(status=DeliveryStatus.SUPERSEDED.value, delivered_at=bindparam("b_now"))
 )
@@ -221,35 +245,60 @@ class DeliveryRepository(Repository):
 
     async def newer_than(self, channel_id: uuid.UUID, seq: int, aggregates: list[str]) -> set[str]:
         """Which of these things already have a delivery to the channel queued after ``seq``."""
-        out: set[str] = set()
-        for start in range(0, len(aggregates), 5000):
-            stmt = select(_D.aggregate).where(
-                _D.channel_id == channel_id,
-                _D.aggregate.in_(aggregates[start : start + 5000]),
-                _D.event_seq > seq,
-            )
-            out.update(r[0] for r in await self.conn.execute(stmt))
-        return out
+        return {r[0] for r in await self._probe(channel_id, aggregates, _D.event_seq > seq, "aggregate")}
 
     async def supersede_up_to(
         self, channel_id: uuid.UUID, seq: int, aggregates: list[str], now: datetime
     ) -> int:
         """Pending deliveries of these things queued at or before ``seq``: a snapshot read
         after ``seq`` carries their state or a newer one."""
-        done = 0
-        for start in range(0, len(aggregates), 5000):
-            result = await self.conn.execute(
+        stale = [
+            r[0] for r in await self._probe(channel_id, aggregates, _D.event_seq <= seq, "id", pending=True)
+        ]
+        for start in range(0, len(stale), 5000):
+            await self.conn.execute(
                 update(deliveries)
-                .where(
-                    _D.channel_id == channel_id,
-                    _D.aggregate.in_(aggregates[start : start + 5000]),
-                    _D.event_seq <= seq,
-                    _D.status == _PENDING_LIT,
-                )
+                .where(_D.id.in_(stale[start : start + 5000]), _D.status == _PENDING_LIT)
                 .values(status=DeliveryStatus.SUPERSEDED.value, delivered_at=now)
             )
-            done += int(result.rowcount or 0)
-        return done
+        return len(stale)
+
+    async def _probe(
+        self, channel_id: uuid.UUID, aggregates: list[str], where: Any, column: str, *, pending: bool = False
+    ) -> list[Row[Any]]:
+        """Deliveries to the channel of each of these things, one index probe per thing.
+
+        On PostgreSQL the things come as one array, each looked up in a LATERAL subquery
+        on (channel_id, aggregate): a single ``aggregate IN (3,000 values)`` lets the
+        planner prefer scanning the whole channel, which it does when statistics lag (a
+        backfill queues 100,000s of rows in minutes, and autovacuum may be off) and which
+        grows with the channel's backlog. SQLite walks an IN list through the index."""
+        if not aggregates:
+            return []
+        conds = [_D.channel_id == channel_id, where]
+        if pending:
+            conds += _pending_of_pair(_D.status)
+        out: list[Row[Any]] = []
+        if self.is_postgres:
+            things = (
+                func.unnest(bindparam("b_things", aggregates, type_=postgresql.ARRAY(String)))
+                .table_valued("thing")
+                .render_derived("things")
+            )
+            # OFFSET 0 keeps the subquery from being flattened into a join the planner
+            # may then run as a hash join over the whole channel (its generic plan does).
+            hit = (
+                select(_D[column].label("found"))
+                .where(_D.aggregate == things.c.thing, *conds)
+                .offset(0)
+                .lateral("hit")
+            )
+            out += list(await self.conn.execute(select(hit.c.found).select_from(things.join(hit, true()))))
+            return out
+        for start in range(0, len(aggregates), 5000):
+            stmt = select(_D[column]).where(_D.aggregate.in_(aggregates[start : start + 5000]), *conds)
+            out += list(await self.conn.execute(stmt))
+        return out
 
     async def make_due(self, channel_id: uuid.UUID, now: datetime) -> int:
         """A channel that was failing answered again: its waiting retries go now."""
@@ -283,8 +332,8 @@ class DeliveryRepository(Repository):
 
     async def requeue_expired(self, now: datetime) -> int:
         """Deliveries whose worker lost its lease wait again, due now (or are superseded
-        when a newer state of the same thing is already waiting)."""
-        stale = _newer_pending(_D)
+        when a newer state of the same thing is already waiting or on its way)."""
+        stale = _newer_waiting(_D)
         result = await self.conn.execute(
             update(deliveries)
             .where(_D.status == _IN_FLIGHT_LIT, _D.claimed_until < now)
@@ -370,7 +419,7 @@ class DeliveryRepository(Repository):
         now: datetime,
     ) -> None:
         retry = status is DeliveryStatus.PENDING
-        stale = _newer_pending(_D)  # a newer state of the thing waits: this one need not come back
+        stale = _newer_waiting(_D)  # a newer state of the thing waits: this one need not come back
         await self.conn.execute(
             update(deliveries)
             .where(_D.id == delivery_id)
