@@ -108,7 +108,7 @@ def state_events(
         )
     own = [lv for lv in reads.levels.get(product.id, []) if lv.location_id in reads.codes]
     for level in sorted(own, key=lambda lv: reads.codes[lv.location_id]):
-        if channel.location_ids and level.location_id not in channel.location_ids:
+        if not channel.counts_location(level.location_id):
             continue
         code = reads.codes[level.location_id]
         out.append(stock_snapshot(product, level, location_code=code, channel_id=channel.id, origin=origin))
