@@ -27,7 +27,7 @@ from productsync.domain.inventory import (
     totals,
 )
 from productsync.domain.lots import DEFAULT_TIME_ZONE, check_time_zone
-from productsync.domain.quantities import format_quantity, to_quantity
+from productsync.domain.quantities import BaseUnit, format_quantity, to_quantity
 from productsync.domain.units import to_base
 from productsync.services import lots
 from productsync.services.bundles import announce_bundles, bundle_stock
@@ -121,7 +121,13 @@ async def _stock_target(
         if found is None:
             raise NotFound("location", location_id)
         location = found
-    actor.check_write(product.owner_partner_id, "product", sku or product_id)
+    _check_target(actor, product, location, ref=sku or product_id)
+    return product, location
+
+
+def _check_target(actor: Actor, product: Product, location: Location, *, ref: object) -> None:
+    """The rules a stock write must pass once its (readable) product and location are known."""
+    actor.check_write(product.owner_partner_id, "product", ref)
     if product.is_bundle:
         raise Conflict(
             f"{product.sku} is a bundle: its stock is derived from its components; move theirs",
@@ -130,13 +136,66 @@ async def _stock_target(
     if product.status is ProductStatus.ARCHIVED:
         raise Conflict(f"product {product.sku} is archived", code=ErrorCode.ARCHIVED)
     if not actor.can_read(location.owner_partner_id):
-        raise NotFound("location", location_id)
+        raise NotFound("location", location.id)
     if location.owner_partner_id not in (None, product.owner_partner_id):
         raise Forbidden(
             f"location {location.code} belongs to another partner; stock it at your own "
             "or a hub-wide location"
         )
-    return product, location
+
+
+def _plain_delta(delta: Decimal, kind: MovementKind) -> Decimal | None:
+    """The delta when, given without a unit, it is a valid quantity of every base unit
+    (whole, in range, the right sign for the kind): the level can then change before the
+    product is read. None otherwise (the caller reads the product first, so errors come
+    in the usual order)."""
+    try:
+        plain = to_quantity(delta, unit=BaseUnit.PIECE)
+        check_delta(kind, plain)
+    except InvalidInput:
+        return None
+    return plain
+
+
+async def _adjust_at_target(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    product_id: uuid.UUID | None,
+    sku: str | None,
+    location_id: uuid.UUID,
+    delta: Decimal,
+    kind: MovementKind,
+) -> tuple[Product, Location, StockLevel, Decimal] | None:
+    """The common adjustment (PostgreSQL, whole delta, no unit): read the target and change
+    its level in one statement, then apply every rule of ``_stock_target`` to what came
+    back; a refusal raises, and the transaction takes the change back. None when this
+    shortcut does not apply or changed nothing (the caller takes the usual path, which
+    also says why a change cannot happen)."""
+    actor.require(Scope.STOCK_WRITE)
+    plain = _plain_delta(delta, kind)
+    sku_key = sku.strip().upper() if sku is not None and product_id is None else None
+    if not uow.stock.is_postgres or plain is None or (product_id is None and sku_key is None):
+        return None
+    found = await uow.stock.apply_at_target(
+        uow.products,
+        location_id,
+        product_id=product_id,
+        sku=sku_key,
+        delta=plain,
+        now=uow.now,
+        spare_held=kind is MovementKind.SALE,
+    )
+    if found is None:
+        return None
+    product, location, level = found
+    if not actor.can_read(product.owner_partner_id):
+        await find_product(uow, actor, product_id=product_id, sku=sku)  # raises: not found
+        raise AssertionError("an unreadable product was found")
+    _check_target(actor, product, location, ref=sku or product_id)
+    # A whole delta of no unit is the same quantity in every base unit.
+    assert to_base(delta, None, base=product.base_unit, packs=product.packs, field="delta") == plain
+    return None if level is None else (product, location, level, plain)
 
 
 async def adjust_stock(
@@ -156,13 +215,21 @@ async def adjust_stock(
     """Move stock by ``delta``. The never-negative rule is checked by the database
     in the same statement that writes (a conditional update), so concurrent
     adjustments cannot interleave between a check and a write."""
-    product, location = await _stock_target(
-        uow, actor, product_id=product_id, sku=sku, location_id=location_id
-    )
-    # The same conversion as reservations and transfers: any unit of the kind, or a pack.
-    delta = to_base(delta, unit, base=product.base_unit, packs=product.packs, field="delta")
-    check_delta(kind, delta)
-    level = await _apply(uow, product, location, delta, spare_held=kind is MovementKind.SALE)
+    done = None
+    if unit is None or not unit.strip():
+        done = await _adjust_at_target(
+            uow, actor, product_id=product_id, sku=sku, location_id=location_id, delta=delta, kind=kind
+        )
+    if done is not None:
+        product, location, level, delta = done
+    else:
+        product, location = await _stock_target(
+            uow, actor, product_id=product_id, sku=sku, location_id=location_id
+        )
+        # The same conversion as reservations and transfers: any unit of the kind, or a pack.
+        delta = to_base(delta, unit, base=product.base_unit, packs=product.packs, field="delta")
+        check_delta(kind, delta)
+        level = await _apply(uow, product, location, delta, spare_held=kind is MovementKind.SALE)
     if delta > 0:
         parts = await lots.receive(
             uow,

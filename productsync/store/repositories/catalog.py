@@ -204,6 +204,8 @@ def _target(by: Any) -> Any:
 
 _TARGET_BY_ID = _target(products.c.id == bindparam("b_id"))
 _TARGET_BY_SKU = _target(products.c.sku == bindparam("b_sku"))
+# The same reads for the stock repository, which folds them into its level change.
+TARGET_BY_ID, TARGET_BY_SKU = _TARGET_BY_ID, _TARGET_BY_SKU
 # Driven from the component index: the rows touched grow with the bundles containing
 # the asked products, never with the catalog. Written as ``products.id IN (subquery)``,
 # PostgreSQL planned it as a scan of every product probing bundle_components per row
@@ -360,8 +362,11 @@ class ProductRepository(Repository):
             else (_TARGET_BY_SKU, {"b_sku": sku})
         )
         row = (await self.conn.execute(stmt, {**params, "b_location": location_id})).first()
-        if row is None:
-            return None
+        return None if row is None else self.target_of(row)
+
+    def target_of(self, row: Row[Any]) -> tuple[Product, Location]:
+        """The product and location of a row read by ``TARGET_BY_ID``/``TARGET_BY_SKU``
+        (remembering, for this transaction, whether the product is in any bundle)."""
         if not row.in_bundle:
             self._in_no_bundle.add(row.id)
         m = row._mapping

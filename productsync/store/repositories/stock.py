@@ -13,14 +13,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, func, insert, select, text, update
+from sqlalchemy import Integer, bindparam, case, func, insert, select, text, true, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.access import Actor
-from productsync.domain.inventory import CountAccuracy, Movement, StockLevel
+from productsync.domain.catalog import Product
+from productsync.domain.inventory import CountAccuracy, Location, Movement, StockLevel
 from productsync.domain.quantities import MAX_QUANTITY
 from productsync.domain.reservations import Hold
 from productsync.store.repositories.base import Repository
+from productsync.store.repositories.catalog import TARGET_BY_ID, TARGET_BY_SKU, ProductRepository
 from productsync.store.repositories.log import JournalRepository
 from productsync.store.tables import locations, lots, products, stock_levels, stock_movements
 from productsync.store.types import Quantity, UTCDateTime, scaled
@@ -42,26 +44,48 @@ _L = stock_levels.c
 
 # Hot-path statements are built once: constructing and cache-keying a statement
 # per call costs more CPU than executing it.
+_DELTA_RULES = (
+    _L.on_hand + bindparam("b_delta", type_=Quantity()) >= 0,
+    _L.on_hand + bindparam("b_delta", type_=Quantity()) <= bindparam("b_max", type_=Quantity()),
+    # A sale may not take stock that reservations hold (b_held is 1 for sales, else 0).
+    # Typed Integer: untyped, it would take Quantity's scaling from ``reserved`` (x1000).
+    _L.on_hand + bindparam("b_delta", type_=Quantity()) >= _L.reserved * bindparam("b_held", type_=Integer()),
+)
+_DELTA_VALUES = {
+    "on_hand": _L.on_hand + bindparam("b_delta", type_=Quantity()),
+    "version": _L.version + 1,
+    "updated_at": bindparam("b_now", type_=UTCDateTime()),
+}
 _APPLY_DELTA = (
     update(stock_levels)
-    .where(
-        _L.product_id == bindparam("b_product"),
-        _L.location_id == bindparam("b_location"),
-        _L.on_hand + bindparam("b_delta", type_=Quantity()) >= 0,
-        _L.on_hand + bindparam("b_delta", type_=Quantity()) <= bindparam("b_max", type_=Quantity()),
-        # A sale may not take stock that reservations hold (b_held is 1 for sales, else 0).
-        # Typed Integer: untyped, it would take Quantity's scaling from ``reserved`` (x1000).
-        _L.on_hand + bindparam("b_delta", type_=Quantity())
-        >= _L.reserved * bindparam("b_held", type_=Integer()),
-    )
-    .values(
-        on_hand=_L.on_hand + bindparam("b_delta", type_=Quantity()),
-        version=_L.version + 1,
-        updated_at=bindparam("b_now", type_=UTCDateTime()),
-    )
+    .where(_L.product_id == bindparam("b_product"), _L.location_id == bindparam("b_location"), *_DELTA_RULES)
+    .values(_DELTA_VALUES)
     .returning(*stock_levels.c)
 )
+
+
+def _apply_at_target(target_read: Any) -> Any:
+    """The target read (product + location) and the conditional level change in one
+    statement (PostgreSQL): the product's row is not needed to decide the change, only
+    to check the caller's rights afterwards (a refusal rolls the change back). The level
+    columns come back as ``lv_*``, all None when nothing changed (no level, or the
+    change would break a rule); no row at all when the product or location is missing."""
+    target = target_read.cte("target")
+    changed = (
+        update(stock_levels)
+        .where(_L.product_id == target.c.id, _L.location_id == target.c.loc_id, *_DELTA_RULES)
+        .values(_DELTA_VALUES)
+        .returning(*stock_levels.c)
+        .cte("changed")
+    )
+    return select(target, *(c.label(f"lv_{c.name}") for c in changed.c)).select_from(
+        target.outerjoin(changed, true())
+    )
+
+
 _LEVELS_OF = select(stock_levels).where(_L.product_id.in_(bindparam("b_ids", expanding=True)))
+_APPLY_AT_ID = _apply_at_target(TARGET_BY_ID)
+_APPLY_AT_SKU = _apply_at_target(TARGET_BY_SKU)
 _ADD_MOVEMENT = insert(stock_movements).returning(stock_movements.c.id)
 
 _Q = Quantity()
@@ -175,6 +199,51 @@ class StockRepository(Repository):
         }
         row = (await self.conn.execute(_APPLY_DELTA, params)).first()
         return _level(row) if row else None
+
+    async def apply_at_target(
+        self,
+        products: ProductRepository,
+        location_id: uuid.UUID,
+        *,
+        product_id: uuid.UUID | None,
+        sku: str | None,
+        delta: Decimal,
+        now: datetime,
+        spare_held: bool,
+    ) -> tuple[Product, Location, StockLevel | None] | None:
+        """``try_apply_delta`` and the product + location read in one round trip
+        (PostgreSQL only). None when the product or the location does not exist; the
+        level None when it was not changed (the caller tells why, as after
+        ``try_apply_delta``). The caller checks its rights on what comes back and raises
+        (rolling the change back) when they do not allow the change."""
+        params: dict[str, Any] = {
+            "b_location": location_id,
+            "b_delta": delta,
+            "b_now": now,
+            "b_max": MAX_QUANTITY,
+            "b_held": 1 if spare_held else 0,
+        }
+        if product_id is not None:
+            stmt, params["b_id"] = _APPLY_AT_ID, product_id
+        else:
+            stmt, params["b_sku"] = _APPLY_AT_SKU, sku
+        row = (await self.conn.execute(stmt, params)).first()
+        if row is None:
+            return None
+        product, location = products.target_of(row)
+        m = row._mapping
+        level = None
+        if m["lv_product_id"] is not None:
+            level = StockLevel(
+                product_id=m["lv_product_id"],
+                location_id=m["lv_location_id"],
+                on_hand=m["lv_on_hand"],
+                reserved=m["lv_reserved"],
+                safety_stock=m["lv_safety_stock"],
+                version=m["lv_version"],
+                updated_at=m["lv_updated_at"],
+            )
+        return product, location, level
 
     async def _level_change(self, stmt: Any, hold: Hold, now: datetime) -> StockLevel | None:
         params = {
