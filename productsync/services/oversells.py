@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -178,10 +178,11 @@ async def list_oversells(
     status: OversellStatus | None,
     channel_id: uuid.UUID | None,
     product_id: uuid.UUID | None,
-    after: uuid.UUID | None,
+    after: tuple[datetime, uuid.UUID] | None,
     limit: int,
 ) -> list[Oversell]:
-    """Oversells of the products the caller can read (all for an admin), oldest first."""
+    """Oversells of the products the caller can read (all for an admin), oldest first
+    (by when they were recorded); ``after`` is the (created_at, id) the last page ended on."""
     actor.require(Scope.CATALOG_READ)
     if product_id is not None:
         await find_product(uow, actor, product_id=product_id)  # 404 unless visible

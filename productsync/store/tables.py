@@ -521,7 +521,7 @@ oversells = Table(
     Column("resolved_by", String(100), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("source", "event_id", name="uq_oversells_source_event"),
-    Index("ix_oversells_status", "status", "id"),
+    Index("ix_oversells_status_created", "status", "created_at", "id"),  # the list, oldest first
     Index("ix_oversells_owner", "owner_partner_id", "status"),
     Index("ix_oversells_product", "product_id"),
     CheckConstraint("quantity > 0", name="quantity_positive"),

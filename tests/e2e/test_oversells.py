@@ -102,6 +102,36 @@ def test_a_channel_sale_beyond_stock_is_an_oversell_only_readers_of_the_product_
         assert c.get("/v1/oversells", params={"channel_id": channel}).json()["items"] == []
 
 
+def test_oversells_page_oldest_first_whatever_their_random_ids(server: Server, demo: Demo) -> None:
+    product = demo.product["nailco"]
+    with server.client("nailco") as c:
+        location = _location(c)
+        channel = _channel(c, location, product["id"])
+        made = []
+        for n in range(5):
+            sale = {"event_id": uuid.uuid4().hex, "type": "sale", "external_id": "pos-1", "quantity": 1}
+            sold = c.post(f"/v1/channels/{channel}/inbound", json={**sale, "order_ref": f"NC-{n}"})
+            assert sold.status_code == 200, sold.text
+            made.append(sold.json()["oversell_id"])
+            time.sleep(0.002)  # the clock moves on between sales
+        seen: list[str] = []
+        cursor = None
+        for _ in range(5):
+            params: dict[str, Any] = {"channel_id": channel, "limit": 2}
+            if cursor is not None:
+                params["cursor"] = cursor
+            page = c.get("/v1/oversells", params=params)
+            assert page.status_code == 200, page.text
+            seen += [o["id"] for o in page.json()["items"]]
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == made
+        for bad in ["not-base64!", base64.urlsafe_b64encode(str(uuid.uuid4()).encode()).decode()]:
+            refused = c.get("/v1/oversells", params={"cursor": bad})
+            assert refused.status_code == 400 and refused.json()["type"].endswith("invalid-cursor")
+
+
 def test_a_conflict_resolved_with_a_value_that_is_no_quantity_is_422_not_500(
     server: Server, demo: Demo
 ) -> None:

@@ -7,11 +7,11 @@ import subprocess
 import sys
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from productsync.domain.access import Scope
 from productsync.domain.catalog import NewProduct
@@ -391,6 +391,45 @@ async def test_resolving_an_oversell_restock_cancel_substitute_once_and_by_the_o
         ),
     )
     assert [a.action for a in actions] == ["stock.oversold", "oversell.resolved"]
+
+
+async def test_oversells_are_listed_oldest_first_in_pages_whatever_their_ids(database, world) -> None:
+    channel = await _channel(database, world)
+    made = [uuid.UUID((await _sale(database, world, channel, 1)).body["oversell_id"]) for _ in range(5)]
+    start = datetime.now(UTC) - timedelta(hours=1)
+
+    async def stamp(uow):  # type: ignore[no-untyped-def]
+        # The clock moved on between the sales (two share a second: the id breaks that tie).
+        for n, oversell_id in enumerate(made):
+            at = start + timedelta(seconds=min(n, 3))
+            await uow.stock.conn.execute(
+                update(oversells_table).where(oversells_table.c.id == oversell_id).values(created_at=at)
+            )
+
+    await transaction(database, stamp)
+    tied = sorted(made[3:])
+    expected = [*made[:3], *tied]
+    seen: list[uuid.UUID] = []
+    after = None
+    while True:
+        page = await transaction(
+            database,
+            lambda uow, after=after: oversells.list_oversells(
+                uow,
+                world.actor_a,
+                status=OversellStatus.OPEN,
+                channel_id=channel.id,
+                product_id=None,
+                after=after,
+                limit=2,
+            ),
+            readonly=True,
+        )
+        seen += [o.id for o in page]
+        if len(page) < 2:
+            break
+        after = (page[-1].created_at, page[-1].id)
+    assert seen == expected
 
 
 async def test_oversells_are_listed_only_to_partners_who_can_read_the_product(database, world) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -24,6 +25,24 @@ from productsync.store.uow import UnitOfWork, transaction
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES, tags=["stock"])
 
 
+def _cursor(last: Oversell) -> str:
+    """Where the next page starts: the list is ordered by (created_at, id)."""
+    return encode_cursor(f"{last.created_at.isoformat()}|{last.id}")
+
+
+def _after(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if raw is None:
+        return None
+    try:
+        at, _, last_id = raw.partition("|")
+        after = datetime.fromisoformat(at), uuid.UUID(last_id)
+    except ValueError as exc:
+        raise ApiProblem(400, "invalid-cursor", "the cursor is not one this API handed out") from exc
+    if after[0].tzinfo is None:
+        raise ApiProblem(400, "invalid-cursor", "the cursor is not one this API handed out")
+    return after
+
+
 @router.get("/oversells", response_model=OversellPage)
 async def list_oversells(
     hub: HubDep,
@@ -35,13 +54,9 @@ async def list_oversells(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> OversellPage:
     """Channel sales beyond the stock the hub had (open ones by default), for the products
-    your key can read. Each names the missing quantity, the channel, the order and the
-    sale's ledger row; resolve it with `POST /v1/oversells/{id}/resolve`."""
-    after_raw = decode_cursor(cursor)
-    try:
-        after = uuid.UUID(after_raw) if after_raw else None
-    except ValueError as exc:
-        raise ApiProblem(400, "invalid-cursor", "the cursor is not one this API handed out") from exc
+    your key can read, oldest first. Each names the missing quantity, the channel, the
+    order and the sale's ledger row; resolve it with `POST /v1/oversells/{id}/resolve`."""
+    after = _after(decode_cursor(cursor))
 
     async def read(uow: UnitOfWork) -> list[Oversell]:
         return await oversells.list_oversells(
@@ -55,7 +70,7 @@ async def list_oversells(
         )
 
     rows = await transaction(hub.db, read, readonly=True)
-    next_cursor = encode_cursor(str(rows[-1].id)) if len(rows) == limit else None
+    next_cursor = _cursor(rows[-1]) if len(rows) == limit else None
     return OversellPage(items=[OversellOut.model_validate(o) for o in rows], next_cursor=next_cursor)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.oversells import Oversell, OversellResolution, OversellStatus
@@ -50,11 +50,13 @@ class OversellRepository(Repository):
         status: OversellStatus | None,
         channel_id: uuid.UUID | None,
         product_id: uuid.UUID | None,
-        after: uuid.UUID | None,
+        after: tuple[datetime, uuid.UUID] | None,
         limit: int,
     ) -> list[Oversell]:
-        """``owners`` None: every partner's; otherwise those partners' products only."""
-        stmt = select(oversells).order_by(_O.id).limit(limit)
+        """Oldest first: ordered and paged by (created_at, id) (ids are random, so the id
+        alone only breaks ties); ``after`` is the last (created_at, id) of the page before.
+        ``owners`` None: every partner's; otherwise those partners' products only."""
+        stmt = select(oversells).order_by(_O.created_at, _O.id).limit(limit)
         if owners is not None:
             stmt = stmt.where(_O.owner_partner_id.in_(owners))
         if status is not None:
@@ -64,7 +66,8 @@ class OversellRepository(Repository):
         if product_id is not None:
             stmt = stmt.where(_O.product_id == product_id)
         if after is not None:
-            stmt = stmt.where(_O.id > after)
+            at, last_id = after
+            stmt = stmt.where(or_(_O.created_at > at, and_(_O.created_at == at, _O.id > last_id)))
         return [_oversell(r) for r in await self.conn.execute(stmt)]
 
     async def resolve(
