@@ -34,6 +34,9 @@ from productsync.store.uow import transaction
 log = logging.getLogger("productsync")
 
 BATCH = 100  # rows a sweep looks at per round (each still in its own transaction)
+# Rows in backoff a sweep's listing excludes by id (NOT IN, one bind parameter each); past
+# this many, the rest are read and dropped again, and /v1/status/sweeps shows them all.
+MAX_EXCLUDED = 1000
 
 
 class SweepHealth:
@@ -202,19 +205,24 @@ async def purge_idempotency(hub: Hub) -> int:
 async def sweep_rows(
     hub: Hub,
     job: str,
-    list_due: Callable[[datetime, int], Awaitable[list[uuid.UUID]]],
+    list_due: Callable[[datetime, int, frozenset[uuid.UUID]], Awaitable[list[uuid.UUID]]],
     process: Callable[[uuid.UUID, datetime], Awaitable[bool]],
     *,
     limit: int = BATCH,
 ) -> int:
     """One round of a row sweep: list what is due at the clock's now, then each row in
     a transaction of its own. A row that raises is recorded in ``hub.sweeps`` and
-    skipped until its backoff runs out; the others go on. Returns rows processed."""
+    skipped until its backoff runs out; the others go on. Returns rows processed.
+
+    The listing excludes the rows in backoff by id (up to MAX_EXCLUDED of them), so a
+    listing reads at most ``limit`` rows however many are failing."""
     done = 0
     while True:
         now = hub.clock.now()
         skipping = hub.sweeps.skipping(job)
-        due = [rid for rid in await list_due(now, limit + len(skipping)) if str(rid) not in skipping]
+        excluded = frozenset(uuid.UUID(rid) for rid in sorted(skipping)[:MAX_EXCLUDED])
+        listed = await list_due(now, limit + len(skipping) - len(excluded), excluded)
+        due = [rid for rid in listed if str(rid) not in skipping]
         if not due:
             return done
         for rid in due[:limit]:
@@ -235,9 +243,11 @@ async def expire_reservations(hub: Hub) -> int:
     Runs in every API process and worker; two processes on one hold serialize on its
     row lock and the second finds it already expired."""
 
-    async def list_due(now: datetime, limit: int) -> list[uuid.UUID]:
+    async def list_due(now: datetime, limit: int, exclude: frozenset[uuid.UUID]) -> list[uuid.UUID]:
         return await transaction(
-            hub.db, lambda uow: reservations.due_reservation_ids(uow, now, limit=limit), readonly=True
+            hub.db,
+            lambda uow: reservations.due_reservation_ids(uow, now, limit=limit, exclude=exclude),
+            readonly=True,
         )
 
     async def process(rid: uuid.UUID, now: datetime) -> bool:
@@ -252,9 +262,9 @@ async def expire_reservations(hub: Hub) -> int:
 async def expire_lots(hub: Hub) -> int:
     """Expired lots have their unheld stock written off, one lot per transaction."""
 
-    async def list_due(now: datetime, limit: int) -> list[uuid.UUID]:
+    async def list_due(now: datetime, limit: int, exclude: frozenset[uuid.UUID]) -> list[uuid.UUID]:
         return await transaction(
-            hub.db, lambda uow: lots.expired_lot_ids(uow, now, limit=limit), readonly=True
+            hub.db, lambda uow: lots.expired_lot_ids(uow, now, limit=limit, exclude=exclude), readonly=True
         )
 
     async def process(lot_id: uuid.UUID, now: datetime) -> bool:

@@ -8,6 +8,7 @@ in the same transaction: level first, then its lots, the one lock order all path
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -149,10 +150,12 @@ async def expire_lots(uow: UnitOfWork, *, limit: int = 50, now: datetime | None 
     return len(due) + await announce_near_expiry(uow, uow.now, limit=limit)
 
 
-async def expired_lot_ids(uow: UnitOfWork, now: datetime, *, limit: int) -> list[uuid.UUID]:
-    """Lots expired at ``now`` with unheld stock (the scheduler's to-do list; each is
-    then written off in a transaction of its own)."""
-    return [lot.id for lot in await uow.lots.expired_free(now, limit)]
+async def expired_lot_ids(
+    uow: UnitOfWork, now: datetime, *, limit: int, exclude: Collection[uuid.UUID] = ()
+) -> list[uuid.UUID]:
+    """Lots expired at ``now`` with unheld stock, but not ``exclude`` (the scheduler's
+    to-do list; each is then written off in a transaction of its own)."""
+    return [lot.id for lot in await uow.lots.expired_free(now, limit, exclude=exclude)]
 
 
 async def expire_lot(uow: UnitOfWork, lot_id: uuid.UUID, now: datetime) -> bool:

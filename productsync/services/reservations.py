@@ -13,7 +13,7 @@ reads the levels with row locks, so it cannot lose a race and its answer (held, 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -345,10 +345,12 @@ async def expire_due(uow: UnitOfWork, *, limit: int = 100, now: datetime | None 
     return len(due)
 
 
-async def due_reservation_ids(uow: UnitOfWork, now: datetime, *, limit: int) -> list[uuid.UUID]:
-    """Holds past their time at ``now``, first-expired first (the scheduler's to-do list;
-    each is then expired in a transaction of its own)."""
-    return [r.id for r in await uow.reservations.due(now, limit)]
+async def due_reservation_ids(
+    uow: UnitOfWork, now: datetime, *, limit: int, exclude: Collection[uuid.UUID] = ()
+) -> list[uuid.UUID]:
+    """Holds past their time at ``now``, first-expired first, but not ``exclude`` (the
+    scheduler's to-do list; each is then expired in a transaction of its own)."""
+    return [r.id for r in await uow.reservations.due(now, limit, exclude=exclude)]
 
 
 async def expire_reservation(uow: UnitOfWork, reservation_id: uuid.UUID, now: datetime) -> bool:

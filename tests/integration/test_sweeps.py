@@ -5,10 +5,11 @@ own loops; the clock is moved instead of slept on."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import delete, insert, update
 
 from productsync.bootstrap import Hub, Job, SweepHealth, expire_lots, expire_reservations, run_job
 from productsync.config import Settings
@@ -19,6 +20,7 @@ from productsync.domain.reservations import ReservationStatus
 from productsync.services import reservations, stock
 from productsync.services.reservations import LineRequest
 from productsync.store.tables import lots as lots_table
+from productsync.store.tables import reservations as reservations_table
 from productsync.store.tables import stock_levels
 from productsync.store.uow import transaction
 from tests.conftest import ref
@@ -131,6 +133,64 @@ async def test_a_hold_whose_settlement_raises_does_not_stop_the_others_from_expi
     await expire_reservations(hub)
     assert await _status(database, poisoned.id) is ReservationStatus.EXPIRED
     assert hub.sweeps.report()["reservation-expiry"]["failing_rows"] == 0
+
+
+async def test_many_failing_holds_are_not_read_again_while_a_good_one_expires(  # type: ignore[no-untyped-def]
+    database, world, monkeypatch
+) -> None:
+    """300 holds whose settlement raises and one that is fine: every listing reads at most
+    a batch, and a second round does not read the failing ones again."""
+    _, good = await _stocked_hold(database, world)
+    long_ago = datetime.now(UTC) - timedelta(days=1)  # first-expired first: listed before the good one
+    poisoned = {uuid.uuid4() for _ in range(300)}
+    rows = [
+        {
+            "id": rid,
+            "status": ReservationStatus.HELD.value,
+            "expires_at": long_ago,
+            "lines": [],
+            "version": 1,
+            "created_at": long_ago,
+            "updated_at": long_ago,
+        }
+        for rid in poisoned
+    ]
+
+    async def add(uow):  # type: ignore[no-untyped-def]
+        await uow.stock.conn.execute(insert(reservations_table), rows)
+
+    async def remove(uow):  # type: ignore[no-untyped-def]
+        await uow.stock.conn.execute(delete(reservations_table).where(reservations_table.c.id.in_(poisoned)))
+
+    real_expire, real_list = reservations.expire_reservation, reservations.due_reservation_ids
+    listed: list[int] = []
+
+    async def expire(uow, rid, now):  # type: ignore[no-untyped-def]
+        if rid in poisoned:
+            raise RuntimeError("the books disagree")
+        return await real_expire(uow, rid, now)
+
+    async def list_due(uow, now, **kw):  # type: ignore[no-untyped-def]
+        found = await real_list(uow, now, **kw)
+        listed.append(len(found))
+        return found
+
+    monkeypatch.setattr(reservations, "expire_reservation", expire)
+    monkeypatch.setattr(reservations, "due_reservation_ids", list_due)
+    await transaction(database, add)
+    try:
+        clock, timer = ManualClock(datetime.now(UTC) + timedelta(minutes=2)), Timer()
+        hub = _hub(database, clock, timer)
+        await expire_reservations(hub)
+        assert await _status(database, good.id) is ReservationStatus.EXPIRED
+        assert hub.sweeps.report()["reservation-expiry"]["failing_rows"] == 300
+        assert max(listed) <= 101, listed  # a batch per listing, not the batch plus every failing row
+        assert sum(listed) <= 301 + 100, listed  # each failing row read about once
+        listed.clear()
+        await expire_reservations(hub)  # all 300 in backoff: the listing reads none of them
+        assert sum(listed) == 0, listed
+    finally:
+        await transaction(database, remove)
 
 
 async def test_an_extended_hold_is_not_expired_by_a_sweep_that_listed_it_before(database, world) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from collections.abc import Set as AbstractSet
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -188,15 +189,20 @@ class LotRepository(Repository):
         stmt = stmt.order_by(_T.expires_on, _T.lot_number, _T.id).limit(limit)
         return [_lot(r) for r in await self.conn.execute(stmt)]
 
-    async def expired_free(self, now: datetime, limit: int) -> list[Lot]:
+    async def expired_free(
+        self, now: datetime, limit: int, *, exclude: Collection[uuid.UUID] = ()
+    ) -> list[Lot]:
         """Lots expired at ``now`` (in their location's zone) with unheld stock to write off;
-        rows another process has are skipped."""
+        rows another process has are skipped, and so are ``exclude`` (the sweep's rows in
+        backoff, so they are not read again)."""
         stmt = (
             _LOTS.where(await self._expiring_within(now, 0), _T.quantity - _T.reserved > 0)
             .order_by(_T.product_id, _T.location_id, _T.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        if exclude:
+            stmt = stmt.where(_T.id.not_in(list(exclude)))
         return [_lot(r) for r in await self.conn.execute(stmt)]
 
     async def near_expiry_unannounced(self, now: datetime, within_days: int, limit: int) -> list[Lot]:

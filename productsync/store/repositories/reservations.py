@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -77,8 +78,11 @@ class ReservationRepository(Repository):
             stmt = stmt.with_for_update()
         return [_reservation(r) for r in await self.conn.execute(stmt)]
 
-    async def due(self, now: datetime, limit: int) -> list[Reservation]:
-        """Held past their time, locked; rows another process is handling are skipped."""
+    async def due(
+        self, now: datetime, limit: int, *, exclude: Collection[uuid.UUID] = ()
+    ) -> list[Reservation]:
+        """Held past their time, locked; rows another process is handling are skipped, and
+        so are ``exclude`` (the sweep's rows in backoff, so they are not read again)."""
         stmt = (
             select(reservations)
             .where(_R.status == ReservationStatus.HELD.value, _R.expires_at <= now)
@@ -86,6 +90,8 @@ class ReservationRepository(Repository):
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        if exclude:
+            stmt = stmt.where(_R.id.not_in(list(exclude)))
         return [_reservation(r) for r in await self.conn.execute(stmt)]
 
     async def held(self) -> list[Reservation]:
