@@ -287,7 +287,14 @@ audit_log = Table(
     Column("before", JSON, nullable=True),
     Column("after", JSON, nullable=True),
     Column("request_id", String(100), nullable=True),
+    # The product a record concerns, and for a pair record its price list or location:
+    # asking for an id then reads three index ranges, never the whole log.
+    Column("product_id", Uuid, nullable=True),
+    Column("scope_id", Uuid, nullable=True),
     Index("ix_audit_entity", "entity_type", "entity_id", "id"),
+    Index("ix_audit_entity_id", "entity_id", "id"),
+    Index("ix_audit_product", "product_id", "id"),
+    Index("ix_audit_scope", "scope_id", "id"),
 )
 
 # The transactional outbox. ``seq`` is stamped after commit by one sequencer at a

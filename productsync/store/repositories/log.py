@@ -19,6 +19,26 @@ from productsync.store.tables import audit_log, idempotency_keys, outbox, stock_
 _SEQUENCER_LOCK = 0x5052_4F44_5359_4E43
 
 
+# Records whose id is a pair: which half is the product and which the scope it is
+# within (prices are "<price list>:<product>", stock "<product>:<location>").
+_PAIRS = {"product_prices": (1, 0), "stock_level": (0, 1)}
+
+
+def _concerns(entity_type: str, entity_id: str) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """The product a record is about and the price list or location of a pair record,
+    kept in their own indexed columns so the audit of a product never scans the log."""
+    try:
+        if entity_type == "product":
+            return uuid.UUID(entity_id), None
+        if entity_type in _PAIRS:
+            halves = entity_id.split(":")
+            product, scope = _PAIRS[entity_type]
+            return uuid.UUID(halves[product]), uuid.UUID(halves[scope])
+    except (ValueError, IndexError):
+        pass  # not an id we made: the record is still found by entity_id
+    return None, None
+
+
 def audit_row(
     *,
     actor: Actor,
@@ -31,6 +51,7 @@ def audit_row(
     request_id: str | None,
     at: datetime,
 ) -> dict[str, Any]:
+    product_id, scope_id = _concerns(entity_type, str(entity_id))
     return {
         "at": at,
         "actor_key_id": actor.key_id,
@@ -43,6 +64,8 @@ def audit_row(
         "before": before,
         "after": after,
         "request_id": request_id,
+        "product_id": product_id,
+        "scope_id": scope_id,
     }
 
 
@@ -171,15 +194,16 @@ def _about(entity_id: str) -> Any:
     """Records of the entity, and of the pairs it is part of: a product's prices are
     recorded as ``<price list>:<product>``, its stock as ``<product>:<location>``, so
     asking for a product (price list, location) finds those too. An id that is itself
-    a pair matches exactly."""
-    column = audit_log.c.entity_id
+    a pair matches exactly. Each term is an equality on an indexed column: a leading
+    wildcard LIKE would read the whole log, the fastest-growing table."""
+    exact = audit_log.c.entity_id == entity_id
+    try:
+        member = uuid.UUID(entity_id)
+    except ValueError:
+        return exact  # products, price lists and locations all have uuids
     if ":" in entity_id:
-        return column == entity_id
-    return or_(
-        column == entity_id,
-        column.startswith(f"{entity_id}:", autoescape=True),
-        column.endswith(f":{entity_id}", autoescape=True),
-    )
+        return exact
+    return or_(exact, audit_log.c.product_id == member, audit_log.c.scope_id == member)
 
 
 class AuditRepository(Repository):
