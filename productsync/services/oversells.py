@@ -271,7 +271,10 @@ async def _cancel(uow: UnitOfWork, actor: Actor, o: Oversell, s: Settlement) -> 
 
 
 async def _substitute(uow: UnitOfWork, actor: Actor, o: Oversell, s: Settlement) -> list[int]:
-    """Another product went out instead: the missing quantity of it is sold."""
+    """Another product went out instead: the missing quantity of it is sold. That
+    quantity is in the oversold product's base unit, so the substitute must be counted in
+    the same unit (a piece count is no weight); any other unit, even a convertible one, is
+    refused (422 ``invalid-unit``) rather than guessed."""
     if s.substitute_product_id is None:
         raise InvalidInput(
             "a substitute resolution names substitute_product_id", field="substitute_product_id"
@@ -279,6 +282,17 @@ async def _substitute(uow: UnitOfWork, actor: Actor, o: Oversell, s: Settlement)
     if s.substitute_product_id == o.product_id:
         raise InvalidInput(
             "the substitute is the oversold product itself: use restock", field="substitute_product_id"
+        )
+    found = await uow.products.get_many({o.product_id, s.substitute_product_id})
+    oversold, substitute = found.get(o.product_id), found.get(s.substitute_product_id)
+    if substitute is None or not actor.can_read(substitute.owner_partner_id):
+        raise NotFound("product", s.substitute_product_id)
+    if oversold is not None and substitute.base_unit is not oversold.base_unit:
+        raise InvalidInput(
+            f"{substitute.sku} is counted in {substitute.base_unit.value}, {oversold.sku} in"
+            f" {oversold.base_unit.value}: a substitute must share the oversold product's unit",
+            code=ErrorCode.INVALID_UNIT,
+            field="substitute_product_id",
         )
     sold = await stock.adjust_stock(
         uow,

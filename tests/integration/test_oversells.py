@@ -26,6 +26,7 @@ from productsync.domain.errors import (
     NotFound,
 )
 from productsync.domain.oversells import OversellResolution, OversellStatus
+from productsync.domain.quantities import BaseUnit
 from productsync.services import catalog, channels, inbound, oversells, payments, reservations, stock
 from productsync.services.inbound import InboundChange
 from productsync.services.reservations import LineRequest
@@ -391,6 +392,50 @@ async def test_resolving_an_oversell_restock_cancel_substitute_once_and_by_the_o
         ),
     )
     assert [a.action for a in actions] == ["stock.oversold", "oversell.resolved"]
+
+
+async def test_a_substitute_counted_in_another_unit_is_refused_and_the_oversell_stays_open(
+    database, world
+) -> None:
+    channel = await _channel(database, world)
+    oversell_id = uuid.UUID((await _sale(database, world, channel, 2)).body["oversell_id"])
+    by_weight = await transaction(
+        database,
+        lambda uow: catalog.create_product(
+            uow,
+            world.admin,
+            NewProduct(
+                sku=ref("SE-"),
+                name="Chalk, loose",
+                category_id=world.product.category_id,
+                owner_partner_id=world.a.id,
+                attributes={"size": "M", "material": "cotton"},
+                base_unit=BaseUnit.KILOGRAM,
+            ),
+        ),
+    )
+    await _set(database, world, 10, product=by_weight)
+    with pytest.raises(InvalidInput) as refused:
+        await _resolve(
+            database,
+            world.actor_a,
+            oversell_id,
+            OversellResolution.SUBSTITUTE,
+            substitute_product_id=by_weight.id,
+        )
+    assert refused.value.code is ErrorCode.INVALID_UNIT
+    assert (await _level(database, world, by_weight)).on_hand == 10
+    [row] = [r for r in await _oversells_of(database, world.product.id) if r.id == oversell_id]
+    assert row.status == OversellStatus.OPEN.value
+    # A product that does not exist (or the key cannot read) is not found, whatever its unit.
+    with pytest.raises(NotFound):
+        await _resolve(
+            database,
+            world.actor_a,
+            oversell_id,
+            OversellResolution.SUBSTITUTE,
+            substitute_product_id=uuid.uuid4(),
+        )
 
 
 async def test_oversells_are_listed_oldest_first_in_pages_whatever_their_ids(database, world) -> None:

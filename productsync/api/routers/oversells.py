@@ -91,7 +91,8 @@ async def resolve_oversell(
     its arrival first, with `lot_number`/`expires_on` for lot-tracked products); 409
     `insufficient-stock` if it is not there. `cancel`: the channel cancelled or refunded
     the missing part; nothing moves. `substitute`: `substitute_product_id` went out
-    instead; that much of it is sold there. Needs `stock:write` on the product."""
+    instead; that much of it is sold there (422 `invalid-unit` unless it is counted in
+    the oversold product's base unit). Needs `stock:write` on the product."""
     settlement = oversells.Settlement(
         resolution=body.resolution,
         note=body.note,
