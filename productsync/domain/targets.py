@@ -15,11 +15,18 @@ Python's ``is_global`` has holes (3.11 calls ``64:ff9b::7f00:1``, the NAT64 form
 127.0.0.1, global), so addresses that embed an IPv4 address (IPv4-mapped, NAT64, 6to4)
 are judged by the address they embed, and a table of special-purpose ranges is checked
 before ``is_global``.
+
+Hosts are judged in the form the HTTP clients connect to, not as typed: yarl (aiohttp)
+and httpx map a Unicode host through IDNA, so ``１２７．０．０．１`` (full-width) and
+``①②⑦.0.0.1`` become the literal 127.0.0.1, which the clients connect to without asking
+any resolver. ``client_host`` does the same mapping (NFKC, the ideographic full stops,
+IDNA) before anything here decides whether a host is a literal.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -168,8 +175,37 @@ def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
     return ipaddress.IPv4Address(number)
 
 
+class BadHost(ValueError):
+    """A host no HTTP client here would connect to (IDNA cannot encode it)."""
+
+
+def client_host(host: str) -> str:
+    """``host`` as yarl (aiohttp) and httpx connect to it: an IP address in its canonical
+    text, or a lower-case ASCII name (IDNA for Unicode, after NFKC and with the ideographic
+    full stops as dots). Raises ``BadHost`` for a Unicode name IDNA refuses (an empty or
+    over-long label: the clients refuse or mangle those too). ASCII names keep their form
+    (only lower-cased) so what was accepted before still is."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return str(ipaddress.ip_address(bare)).lower()
+    except ValueError:
+        pass
+    name = unicodedata.normalize("NFKC", bare)
+    if not name.isascii():
+        try:  # the stdlib codec maps U+3002, U+FF0E, U+FF61 to dots and runs nameprep
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise BadHost(f"not a valid host name: {exc}") from None
+    return name.lower()
+
+
 def literal_address(host: str) -> IPAddress | None:
-    """The address a URL host names without any lookup, if it is an address literal."""
+    """The address a URL host names without any lookup, if it is an address literal
+    once written as the clients write it (``client_host``)."""
+    try:
+        host = client_host(host)
+    except BadHost:
+        return None  # no client connects to it: not an address either
     host = host.strip("[]").rstrip(".")
     try:
         return ipaddress.ip_address(host)
@@ -180,10 +216,19 @@ def literal_address(host: str) -> IPAddress | None:
 def url_refusal(url: str, policy: TargetPolicy = STRICT) -> str | None:
     """Why a channel URL can be refused before anything is resolved or sent: its host is
     an address literal the policy refuses, or a ``localhost`` name (RFC 6761 keeps those
-    on the local host whatever DNS says). Other names are judged at delivery time."""
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    if not host:
+    on the local host whatever DNS says), both judged as the clients will read the host
+    (``client_host``), or a host the clients cannot encode. Other names are judged at
+    delivery time."""
+    try:
+        raw = urlsplit(url).hostname or ""
+    except ValueError:
+        return "the URL cannot be parsed"
+    if not raw:
         return None
+    try:
+        host = client_host(raw).rstrip(".")
+    except BadHost as exc:
+        return str(exc)
     if host == "localhost" or host.endswith(".localhost"):
         return None if policy.allow_loopback else "loopback (localhost)"
     ip = literal_address(host)

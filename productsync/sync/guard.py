@@ -13,6 +13,11 @@ an injectable ``Resolve``, stubbed in tests), judges every address with the pure
 - httpx (storefronts): ``PinnedTransport`` gives httpcore a network backend whose
   ``connect_tcp`` connects to a judged address; TLS and Host still use the URL's host.
 
+Each connector judges the host its client will connect to (``aiohttp_target``,
+``httpx_target``: yarl's and httpx's reading of the URL), and refuses a URL those
+parsers read differently from ``urllib``: a difference between parsers is where a
+check on one host and a connect to another would slip through.
+
 Verdicts are kept ``ttl`` seconds per (host, port) so a busy dispatcher does not resolve
 each delivery; within that time the same judged addresses are used, never a new answer.
 """
@@ -20,19 +25,29 @@ each delivery; within that time the same judged addresses are used, never a new 
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpcore
 import httpx
+import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from productsync.domain.errors import InvalidInput
-from productsync.domain.targets import STRICT, TargetPolicy, check_targets, literal_address
+from productsync.domain.targets import (
+    STRICT,
+    BadHost,
+    TargetPolicy,
+    check_targets,
+    client_host,
+    literal_address,
+)
 
 Resolve = Callable[[str, int], Awaitable[list[str]]]
 
@@ -72,6 +87,54 @@ class TargetRefused(Exception):
         self.unreachable = unreachable  # a lookup failure, not a verdict: worth probing later
 
 
+def _key(host: str) -> str:
+    """One spelling per host for verdicts: the clients' (``client_host``), no final dot."""
+    try:
+        return client_host(host).rstrip(".")
+    except BadHost:
+        return host.lower().rstrip(".")
+
+
+def _agreed(url: str, host: str | None, port: int | None, client: str) -> tuple[str, int]:
+    """``(host, port)`` as ``client`` read them, if ``urllib`` reads the same target."""
+    try:
+        parts = urlsplit(url)
+        typed_host, typed_port = parts.hostname or "", parts.port
+        default = 443 if parts.scheme == "https" else 80
+        typed, read = client_host(typed_host), client_host(host or "")
+    except ValueError as exc:  # BadHost, a bad port or bracket
+        raise TargetRefused(f"the URL cannot be used: {exc}") from None
+    port = port or default
+    if not read or typed != read or (typed_port or default) != port:
+        raise TargetRefused(
+            f"the URL names {typed or '-'}:{typed_port or default} but {client} would connect to "
+            f"{read or '-'}:{port}: refused"
+        )
+    return host or "", port
+
+
+@functools.lru_cache(maxsize=4096)  # a channel's URL is parsed once, not per delivery
+def aiohttp_target(url: str) -> tuple[str, int]:
+    """The host and port aiohttp connects to for ``url`` (yarl's IDNA-encoded host, which
+    its resolver is asked about, or which it connects to directly when a literal)."""
+    try:
+        parsed = yarl.URL(url)
+    except ValueError as exc:
+        raise TargetRefused(f"the URL cannot be used: {exc}") from None
+    return _agreed(url, parsed.raw_host, parsed.port, "aiohttp")
+
+
+@functools.lru_cache(maxsize=4096)
+def httpx_target(url: str) -> tuple[str, int]:
+    """The host and port httpx (httpcore) connects to for ``url``."""
+    try:
+        parsed = httpx.URL(url)
+        host = parsed.raw_host.decode("ascii")
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        raise TargetRefused(f"the URL cannot be used: {exc}") from None
+    return _agreed(url, host, parsed.port, "httpx")
+
+
 class TargetGuard:
     """Resolves, judges and remembers delivery targets for one dispatcher."""
 
@@ -89,7 +152,7 @@ class TargetGuard:
         literal = literal_address(host)
         if literal is not None:
             return self._judge([str(literal)])
-        key = (host.lower().rstrip("."), port)
+        key = (_key(host), port)
         async with self._locks.setdefault(key, asyncio.Lock()):  # one lookup however many ask
             known = self._known.get(key)
             if known is None or time.monotonic() - known[0] >= self._ttl:
@@ -125,7 +188,7 @@ class TargetGuard:
 
     def forget(self, host: str, port: int) -> None:
         """Drop a remembered answer (the target failed: it may have moved)."""
-        self._known.pop((host.lower().rstrip("."), port), None)
+        self._known.pop((_key(host), port), None)
 
 
 class PinnedResolver(AbstractResolver):

@@ -28,8 +28,8 @@ from productsync.domain.channels import ChannelKind
 from productsync.domain.deliveries import parse_retry_after
 from productsync.domain.projection import PlatformRequest, shopify_requests, woocommerce_requests
 from productsync.services.dispatch import Attempt, Claimed
-from productsync.sync.guard import TargetGuard, TargetRefused
-from productsync.sync.pools import OriginPools, host_port, origin
+from productsync.sync.guard import TargetGuard, TargetRefused, httpx_target
+from productsync.sync.pools import OriginPools, origin
 
 SHOPIFY_API_VERSION = "2024-10"
 USER_AGENT = "productsync-connector/1"
@@ -142,8 +142,8 @@ async def send(
     if view is None or not view.external_ids:
         return Attempt(True, error="not mapped on this channel: nothing to send")
     base = channel.url or ""
-    host, port = host_port(base)
     try:
+        host, port = httpx_target(base)  # the host httpx connects to, not urllib's reading
         await guard.addresses(host, port)
     except TargetRefused as exc:
         return Attempt(False, error=exc.reason, unreachable=exc.unreachable)

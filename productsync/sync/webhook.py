@@ -22,8 +22,8 @@ from standardwebhooks.webhooks import Webhook
 
 from productsync.domain.deliveries import parse_retry_after
 from productsync.services.dispatch import Attempt, Claimed
-from productsync.sync.guard import TargetGuard, TargetRefused
-from productsync.sync.pools import OriginPools, host_port, origin
+from productsync.sync.guard import TargetGuard, TargetRefused, aiohttp_target
+from productsync.sync.pools import OriginPools, origin
 
 Sessions = OriginPools[aiohttp.ClientSession]
 
@@ -38,8 +38,8 @@ async def send(sessions: Sessions, guard: TargetGuard, claimed: Claimed, *, time
     resolver hands out only judged addresses. A transport failure retires the origin's
     session and forgets its addresses, so the next try starts from a clean slate."""
     url = claimed.channel.url or ""
-    host, port = host_port(url)
     try:
+        host, port = aiohttp_target(url)  # the host aiohttp connects to, not urllib's reading
         await guard.addresses(host, port)
     except TargetRefused as exc:
         return Attempt(False, error=exc.reason, unreachable=exc.unreachable)

@@ -31,6 +31,13 @@ def _webhook(demo: Demo, url: str) -> dict[str, object]:
         "http://[::ffff:192.168.0.1]/",
         "http://100.100.100.200/latest/meta-data/",
         "http://0.0.0.0:8000/v1/keys",
+        # Spellings the HTTP clients turn into those literals (IDNA after NFKC):
+        "http://\uff11\uff16\uff19\uff0e\uff12\uff15\uff14\uff0e\uff11\uff16\uff19\uff0e\uff12\uff15\uff14/",
+        "http://\u2460\u24ea.0.0.8/",  # circled digits: 10.0.0.8
+        "http://169\u3002254\u3002169\u3002254/latest/meta-data/",  # ideographic full stops
+        "http://169.254.169.254./",  # trailing dot
+        "http://[::FFFF:A9FE:A9FE]/",  # mixed case, mapped 169.254.169.254
+        "http://b\u00fc..example/",  # a host IDNA cannot encode
     ],
 )
 def test_a_channel_cannot_point_at_internal_addresses(server: Server, demo: Demo, url: str) -> None:

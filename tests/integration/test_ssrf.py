@@ -36,7 +36,15 @@ from productsync.services.dispatch import Claimed
 from productsync.store.uow import transaction
 from productsync.sync import webhook
 from productsync.sync.connectors import Connectors, reachable
-from productsync.sync.guard import TargetGuard, TargetRefused, pinned_client, pinned_session
+from productsync.sync.guard import (
+    TargetGuard,
+    TargetRefused,
+    _agreed,
+    aiohttp_target,
+    httpx_target,
+    pinned_client,
+    pinned_session,
+)
 from productsync.sync.pools import OriginPools
 from tests.netguard import Net, loopback_only  # noqa: F401 - the fixture
 from tests.platforms import FakeWooCommerce
@@ -188,6 +196,74 @@ async def test_literal_internal_targets_are_refused_at_delivery_without_a_lookup
     assert stub.calls == [] and loopback_only.seen == []
 
 
+FULL_WIDTH_LOOPBACK = "\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11"  # 127.0.0.1 to yarl
+IDEOGRAPHIC_LOOPBACK = "127\u30020\u30020\u30021"  # 127.0.0.1 to yarl and httpx
+
+
+@pytest.mark.parametrize(
+    ("kind", "host", "why"),
+    [
+        (ChannelKind.WEBHOOK, FULL_WIDTH_LOOPBACK, "loopback"),
+        (ChannelKind.WEBHOOK, "\u2460\u2461\u2466.0.0.1", "loopback"),
+        (ChannelKind.WEBHOOK, IDEOGRAPHIC_LOOPBACK, "loopback"),
+        (ChannelKind.WEBHOOK, "\u24db\u24de\u24d2\u24d0\u24db\u24d7\u24de\u24e2\u24e3", "loopback"),
+        (ChannelKind.WOOCOMMERCE, IDEOGRAPHIC_LOOPBACK, "loopback"),
+        (ChannelKind.WOOCOMMERCE, FULL_WIDTH_LOOPBACK, "cannot be used"),  # httpx refuses it
+    ],
+)
+async def test_a_unicode_spelling_of_loopback_is_judged_as_the_client_reads_it(
+    loopback_only: Net,  # noqa: F811
+    kind: ChannelKind,
+    host: str,
+    why: str,
+) -> None:
+    """The resolver would answer a public address for the name as typed; the clients
+    connect to the literal 127.0.0.1 it maps to (without asking a resolver). The host is
+    judged as the client reads it: refused, nothing looked up, nothing connected."""
+    loopback_only.blackholed.add(PUBLIC)
+    stub = StubResolver(PUBLIC)
+    connectors = Connectors(Settings(webhook_timeout_seconds=2), resolve=stub)
+    view = ChannelView(
+        sku="SE-1", external_ids=("7",), available=Decimal(3), credentials={"consumer_key": "k"}
+    )
+    try:
+        with Receiver() as receiver, FakeWooCommerce(key="k", secret="") as woo:
+            woo.add_product("7")
+            port = (receiver if kind is ChannelKind.WEBHOOK else woo).server.server_address[1]
+            attempt = await connectors.send(_claimed(f"http://{host}:{port}/hooks", kind, view))
+    finally:
+        await connectors.aclose()
+    assert not attempt.ok and why in (attempt.error or ""), attempt.error
+    assert stub.calls == [] and loopback_only.seen == [] and loopback_only.attempts == []
+    assert receiver.requests == 0 and woo.requests == []
+
+
+async def test_a_unicode_name_is_looked_up_as_the_client_sends_it(loopback_only: Net) -> None:  # noqa: F811
+    """The guard asks about (and pins) the IDNA name aiohttp connects to, the only one."""
+    loopback_only.blackholed.add(PUBLIC)
+    stub = StubResolver(PUBLIC)
+    connectors = Connectors(Settings(webhook_timeout_seconds=2), resolve=stub)
+    try:
+        attempt = await connectors.send(_claimed("http://B\u00fccher.example:9/hooks"))
+    finally:
+        await connectors.aclose()
+    assert not attempt.ok and attempt.unreachable  # connected to the judged public address: blackholed
+    assert stub.calls == ["xn--bcher-kva.example"] and loopback_only.attempts == [PUBLIC]
+
+
+def test_urls_the_parsers_read_differently_are_refused_before_any_lookup() -> None:
+    # urllib and httpx read evil.example; yarl (aiohttp) refuses the backslash outright.
+    with pytest.raises(TargetRefused, match="cannot be used"):
+        aiohttp_target("http://127.0.0.1:80\\@evil.example/")
+    assert httpx_target("http://127.0.0.1:80\\@evil.example/") == ("evil.example", 80)
+    with pytest.raises(TargetRefused, match="would connect to"):
+        _agreed("http://a.example/", "127.0.0.1", 80, "aiohttp")
+    with pytest.raises(TargetRefused, match="would connect to"):
+        _agreed("http://a.example:8080/", "a.example", 80, "httpx")
+    assert aiohttp_target(f"http://{FULL_WIDTH_LOOPBACK}:9/") == ("127.0.0.1", 9)
+    assert httpx_target("https://B\u00fccher.example/") == ("xn--bcher-kva.example", 443)
+
+
 # --- TLS: the connection goes to the pinned address, SNI and Host stay the URL's host ---
 
 
@@ -290,6 +366,12 @@ def _admin(world):  # type: ignore[no-untyped-def]
         ("http://[fc00::1]/", "private"),
         ("http://[64:ff9b::7f00:1]/", "NAT64"),
         ("http://0.0.0.0:8000/", "unicast"),
+        (f"http://{FULL_WIDTH_LOOPBACK}:8000/", "loopback"),
+        ("http://\u2460\u2461\u2466.0.0.1/", "loopback"),
+        ("http://127.0.0.1./", "loopback"),
+        ("http://[::FFFF:7F00:1]/", "loopback"),
+        ("http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/", "localhost"),
+        ("http://b\u00fc..example/", "not a valid host name"),
     ],
 )
 async def test_a_channel_url_naming_an_internal_address_is_refused_when_created(

@@ -1,11 +1,18 @@
+import ipaddress
+
+import httpx
 import pytest
+import yarl
 
 from productsync.domain.errors import ErrorCode, InvalidInput
 from productsync.domain.targets import (
+    BadHost,
     TargetPolicy,
     address_refusal,
     check_targets,
     check_url_target,
+    client_host,
+    literal_address,
     refusal,
     url_refusal,
 )
@@ -119,6 +126,22 @@ def test_only_globally_routable_addresses_pass_by_default(
         ("http://169.254.169.254/latest/meta-data/", "link-local"),
         ("http://[fd00::1]/", "private"),
         ("http://0/", "unicast"),  # 0.0.0.0 reaches the hub itself on Linux
+        # Written as the HTTP clients read them: yarl and httpx map Unicode hosts through
+        # IDNA (NFKC first), so these are the literal 127.0.0.1 (or localhost) on the wire.
+        ("http://\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11/", "loopback"),  # full-width
+        ("http://\u2460\u2461\u2466.0.0.1/", "loopback"),  # circled digits
+        ("http://127\u30020\u30020\u30021/", "loopback"),  # ideographic full stops
+        ("http://127.0.0.1\uff0e/", "loopback"),  # a full-width trailing dot
+        ("http://\uff11\uff12\uff17.1/", "loopback"),  # full-width legacy numeric form
+        ("http://\uff11\uff16\uff19.254.169.254/", "link-local"),
+        ("http://[::ffff:127.0.0.1]/", "loopback"),
+        ("http://[::FFFF:A9FE:A9FE]/", "link-local"),  # mixed case, mapped 169.254.169.254
+        ("http://0X7F.0.0.1/", "loopback"),
+        ("http://LocalHost./", "localhost"),
+        ("http://\uff2c\uff2f\uff23\uff21\uff2c\uff28\uff2f\uff33\uff34/", "localhost"),  # full-width
+        ("http://\u24db\u24de\u24d2\u24d0\u24db\u24d7\u24de\u24e2\u24e3:9/", "localhost"),  # circled
+        ("http://b\u00fc..example/", "not a valid host name"),  # IDNA refuses an empty label
+        ("https://B\u00fccher.example/shop", None),  # a Unicode name: judged when resolved
     ],
 )
 def test_channel_urls_with_internal_address_literals_are_refused_before_any_lookup(
@@ -139,3 +162,34 @@ def test_check_targets_returns_exactly_the_addresses_it_judged() -> None:
     with pytest.raises(InvalidInput) as caught:
         check_targets(["93.184.216.34", "100.64.0.1"])
     assert caught.value.code is ErrorCode.TARGET_NOT_ALLOWED and caught.value.data["address"] == "100.64.0.1"
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11", "127.0.0.1"),
+        ("\u2460\u2461\u2466.0.0.1", "127.0.0.1"),
+        ("[::ffff:127.0.0.1]", str(ipaddress.ip_address("::ffff:127.0.0.1"))),
+        ("Hooks.Example.COM.", "hooks.example.com."),
+        ("B\u00fccher.example", "xn--bcher-kva.example"),
+        ("xn--bcher-kva.example", "xn--bcher-kva.example"),
+    ],
+)
+def test_hosts_are_written_the_way_yarl_and_httpx_write_them(host: str, expected: str) -> None:
+    assert client_host(host) == expected
+    url = f"http://{host}/"
+    assert client_host(yarl.URL(url).raw_host or "") == expected  # aiohttp's reading agrees
+    try:
+        read = httpx.URL(url).raw_host.decode()
+    except httpx.InvalidURL:  # httpx refuses some of these outright (IDNA 2008): nothing to connect
+        return
+    assert client_host(read) == expected
+
+
+def test_a_host_idna_cannot_encode_is_not_a_literal_and_is_refused_when_saved() -> None:
+    with pytest.raises(BadHost):
+        client_host("b\u00fc..example")
+    assert literal_address("b\u00fc..example") is None
+    with pytest.raises(InvalidInput) as caught:
+        check_url_target("http://b\u00fc..example/")
+    assert caught.value.code is ErrorCode.TARGET_NOT_ALLOWED
