@@ -4,10 +4,12 @@ order or refund means for stock. Pure functions; the HTTP layer calls them.
 - ``X-Shopify-Hmac-Sha256`` is base64(HMAC-SHA256(app secret, raw body)); compared in
   constant time.
 - ``orders/create`` and ``orders/paid``: each ``line_items[]`` entry (``variant_id``,
-  ``quantity``) is a sale of the mapped product. Choose one of the two topics per store,
-  or both: each Shopify webhook id is applied once, but two topics are two webhooks.
+  ``quantity``) is a sale of the mapped product. A line is keyed on the order and the
+  line (``shopify:order:<order id>:<line item id>``), not on the webhook: a store that
+  sends both topics (two webhooks, two webhook ids, one order) sells each line once.
 - ``refunds/create``: each ``refund_line_items[]`` entry whose ``restock_type`` is not
-  ``no_restock`` is a return of ``quantity`` of its line item's variant.
+  ``no_restock`` is a return of ``quantity`` of its line item's variant, keyed on the
+  refund and its refund line (``shopify:refund:<refund id>:<refund line item id>``).
 """
 
 from __future__ import annotations
@@ -33,11 +35,32 @@ def verify_hmac(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(digest, header.strip())
 
 
+ID_MAX = 64  # a Shopify id is a 64-bit integer; the key must fit inbound_receipts.event_id
+
+
 @dataclass(frozen=True)
 class Line:
     type: InboundType
     variant_id: str
     quantity: Decimal
+    key: str  # the event id this line is taken once under (see the module docstring)
+
+
+def _id(raw: Any, where: str) -> str:
+    """A Shopify object id (an integer, sometimes sent as a string)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise InvalidInput(f"{where} is missing or not an id", field=where)
+    text = str(raw).strip()
+    if not text or len(text) > ID_MAX or not text.isprintable() or ":" in text:
+        raise InvalidInput(f"{where} is not a Shopify id", field=where)
+    return text
+
+
+def _distinct(lines: list[Line]) -> list[Line]:
+    keys = [line.key for line in lines]
+    if len(set(keys)) != len(keys):
+        raise InvalidInput("the same line item appears twice", field="id")
+    return lines
 
 
 def _quantity(raw: Any, where: str) -> Decimal:
@@ -64,6 +87,7 @@ def stock_lines(topic: str, payload: dict[str, Any]) -> list[Line] | None:
         items = payload.get("line_items")
         if not isinstance(items, list) or not items:
             raise InvalidInput("an order needs line_items", field="line_items")
+        order_id = _id(payload.get("id"), "id")
         out = []
         for i, item in enumerate(items):
             if not isinstance(item, dict):
@@ -74,13 +98,15 @@ def stock_lines(topic: str, payload: dict[str, Any]) -> list[Line] | None:
                     InboundType.SALE,
                     _variant(item.get("variant_id"), where),
                     _quantity(item.get("quantity"), where),
+                    f"shopify:order:{order_id}:{_id(item.get('id'), f'{where}.id')}",
                 )
             )
-        return out
+        return _distinct(out)
     if topic in REFUND_TOPICS:
         items = payload.get("refund_line_items")
         if not isinstance(items, list):
             raise InvalidInput("a refund needs refund_line_items", field="refund_line_items")
+        refund_id = _id(payload.get("id"), "id")
         out = []
         for i, item in enumerate(items):
             where = f"refund_line_items[{i}]"
@@ -95,7 +121,8 @@ def stock_lines(topic: str, payload: dict[str, Any]) -> list[Line] | None:
                     InboundType.RETURN,
                     _variant(line_item.get("variant_id"), where),
                     _quantity(item.get("quantity"), where),
+                    f"shopify:refund:{refund_id}:{_id(item.get('id'), f'{where}.id')}",
                 )
             )
-        return out
+        return _distinct(out)
     return None

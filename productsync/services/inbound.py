@@ -100,13 +100,31 @@ async def receive_batch(
     uow: UnitOfWork, actor: Actor, channel_id: uuid.UUID, event_id: str, changes: list[InboundChange]
 ) -> InboundResult:
     """Several changes that arrived as one event (an order's lines): taken once, all or
-    nothing (a line that fails rolls the whole event back)."""
+    nothing (a line that fails rolls the whole event back). Each line is also taken once
+    under its own event id: a line another event already brought (the same order line
+    through a second webhook topic) gets that first answer, marked replayed, and is not
+    applied again. All line ids are claimed before any line is written, in one order, so
+    two events sharing lines wait for each other instead of deadlocking."""
     channel = await owned_channel(uow, actor, channel_id)
     source = f"channel:{channel.id}"
     seen = await uow.receipts.claim(source, event_id, uow.now)
     if seen is not None:
         return InboundResult(seen[0], {**seen[1], "replayed": True})
-    lines = [(await _decide_and_apply(uow, actor, channel, change)).body for change in changes]
+    if len({c.event_id for c in changes}) != len(changes):
+        raise InvalidInput("two lines of one event share an event id", field="event_id")
+    taken = {
+        c.event_id: await uow.receipts.claim(source, c.event_id, uow.now)
+        for c in sorted(changes, key=lambda c: c.event_id)
+    }
+    lines = []
+    for change in changes:
+        earlier = taken[change.event_id]
+        if earlier is not None:
+            lines.append({**earlier[1], "replayed": True})
+            continue
+        line = await _decide_and_apply(uow, actor, channel, change)
+        await uow.receipts.settle(source, change.event_id, line.status_code, line.body)
+        lines.append(line.body)
     queued = any(line.get("outcome") == "queued" for line in lines)
     result = InboundResult(
         202 if queued else 200, {"event_id": event_id, "channel_id": str(channel.id), "lines": lines}

@@ -246,3 +246,68 @@ def test_paid_orders_beyond_stock_from_stripe_and_shopify_are_recorded_with_over
     with server.client("nailco") as c:
         [row] = c.get("/v1/oversells", params={"channel_id": channel}).json()["items"]
         assert row["order_ref"] == "77001" and row["quantity"] == 2 and row["id"] == line["oversell_id"]
+
+
+def _shopify(c: httpx.Client, channel: str, body: dict[str, Any], topic: str) -> httpx.Response:
+    raw = json.dumps(body).encode()
+    headers = {
+        "content-type": "application/json",
+        "x-shopify-hmac-sha256": base64.b64encode(hmac.new(b"shh", raw, hashlib.sha256).digest()).decode(),
+        "x-shopify-topic": topic,
+        "x-shopify-webhook-id": uuid.uuid4().hex,  # each topic is a webhook of its own
+    }
+    return c.post(f"/v1/webhooks/shopify/{channel}", content=raw, headers=headers)
+
+
+def test_a_shopify_order_through_both_order_topics_sells_once_and_a_refund_returns_once(
+    server: Server, demo: Demo
+) -> None:
+    nail = demo.product["nailco"]
+    with server.client("nailco") as c:
+        location = _location(c)
+        made = c.post(
+            "/v1/channels",
+            json={
+                "name": f"shopify {uuid.uuid4().hex[:6]}",
+                "kind": "shopify",
+                "url": "https://nailco.invalid",
+                "location_ids": [location],
+                "credentials": {"access_token": "shpat_x", "webhook_secret": "shh"},
+            },
+        )
+        assert made.status_code == 201, made.text
+        channel = made.json()["id"]
+        c.patch(f"/v1/channels/{channel}", json={"status": "paused"})  # no outbound calls
+        c.put(
+            f"/v1/channels/{channel}/mappings",
+            json={"mappings": [{"external_id": "5001", "product_id": nail["id"]}]},
+        )
+        received = c.post(
+            "/v1/stock/adjustments",
+            json={"product_id": nail["id"], "location_id": location, "delta": 5},
+        )
+        assert received.status_code == 200, received.text
+    order_id = uuid.uuid4().int % 10**15
+    order = {"id": order_id, "line_items": [{"id": 11, "variant_id": 5001, "quantity": 2}]}
+    refund = {
+        "id": order_id + 1,
+        "order_id": order_id,
+        "refund_line_items": [
+            {"id": 21, "quantity": 1, "restock_type": "return", "line_item": {"id": 11, "variant_id": 5001}}
+        ],
+    }
+    with server.client() as anon:
+        created = _shopify(anon, channel, order, "orders/create")
+        assert created.status_code == 200 and created.json()["lines"][0]["outcome"] == "applied", created.text
+        paid = _shopify(anon, channel, order, "orders/paid")
+        assert paid.status_code == 200, paid.text
+        assert paid.json()["lines"][0]["replayed"] is True
+        assert paid.json()["lines"][0]["movement_id"] == created.json()["lines"][0]["movement_id"]
+        with server.client("nailco") as c:
+            assert _level_at(c, nail["id"], location) == 3
+        for _ in range(2):  # a refund redelivered under a new webhook id
+            assert _shopify(anon, channel, refund, "refunds/create").status_code == 200
+        no_id = _shopify(anon, channel, {"line_items": order["line_items"]}, "orders/paid")
+        assert no_id.status_code == 422 and no_id.headers["content-type"] == "application/problem+json"
+    with server.client("nailco") as c:
+        assert _level_at(c, nail["id"], location) == 4

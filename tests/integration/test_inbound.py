@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from productsync.domain import shopify
 from productsync.domain.access import Scope
 from productsync.domain.catalog import NewProduct
 from productsync.domain.channels import ChannelKind, ConflictPolicy, NewChannel
@@ -508,3 +509,41 @@ async def test_a_stock_change_with_a_non_decimal_value_is_refused_not_written_as
     assert await _on_hand(database, world) == 4
     written = await transaction(database, lambda uow: write(uow, ChangeKind.STOCK_ABSOLUTE, Decimal(-1)))
     assert written["delta"] == "-1" and await _on_hand(database, world) == 3
+
+
+async def test_one_shopify_order_through_both_order_topics_sells_each_line_once(database, world) -> None:
+    """orders/create and orders/paid are two webhooks (two webhook ids) for one order: each
+    line is taken under its order-line key, so the second brings the first's answer."""
+    channel = await _channel(database, world)
+    await _set(database, world, 10)
+    order = {"id": 450789469, "line_items": [{"id": 1, "variant_id": "ext-1", "quantity": 3}]}
+    refund = {
+        "id": 509562969,
+        "refund_line_items": [{"id": 7, "quantity": 1, "line_item": {"variant_id": "ext-1"}}],
+    }
+
+    async def webhook(topic, payload):  # type: ignore[no-untyped-def]
+        changes = [
+            InboundChange(
+                event_id=line.key,
+                type=line.type,
+                changed_at=datetime.now(UTC),
+                external_id=line.variant_id,
+                quantity=line.quantity,
+                order_ref=str(payload["id"]),
+            )
+            for line in shopify.stock_lines(topic, payload) or []
+        ]
+        return await transaction(
+            database,
+            lambda uow: inbound.receive_batch(uow, _admin(world), channel.id, uuid.uuid4().hex, changes),
+        )
+
+    created = await webhook("orders/create", order)
+    paid = await webhook("orders/paid", order)
+    assert created.body["lines"][0]["outcome"] == "applied" and "replayed" not in created.body["lines"][0]
+    assert paid.body["lines"] == [{**created.body["lines"][0], "replayed": True}]
+    assert await _on_hand(database, world) == 7
+    await webhook("refunds/create", refund)
+    await webhook("refunds/create", refund)  # redelivered under another webhook id
+    assert await _on_hand(database, world) == 8

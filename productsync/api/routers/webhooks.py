@@ -93,7 +93,9 @@ async def shopify_webhook(channel_id: uuid.UUID, request: Request, hub: HubDep) 
     `X-Shopify-Hmac-Sha256` (base64 HMAC-SHA256 of the raw body with the channel's
     `webhook_secret` credential; 401 when it does not verify). `orders/create` and
     `orders/paid` record sales of the mapped variants, `refunds/create` returns; all lines
-    of one webhook or none, once per `X-Shopify-Webhook-Id`."""
+    of one webhook or none. A redelivered webhook (same `X-Shopify-Webhook-Id`) gets the
+    first answer; each order line (and refund line) counts once whichever topic brings
+    it, so a store subscribed to both order topics does not sell an order twice."""
     payload = await request.body()
     found = await transaction(hub.db, lambda uow: inbound.webhook_channel(uow, channel_id), readonly=True)
     if found is None or found[0].kind is not ChannelKind.SHOPIFY or not found[1].get("webhook_secret"):
@@ -118,7 +120,7 @@ async def shopify_webhook(channel_id: uuid.UUID, request: Request, hub: HubDep) 
     reference = str(body.get("order_id") or body.get("id") or webhook_id)[:REFERENCE_MAX]
     changes = [
         inbound.InboundChange(
-            event_id=f"{webhook_id}:{i}",
+            event_id=line.key,
             type=line.type,
             changed_at=at,
             external_id=line.variant_id,
@@ -126,7 +128,7 @@ async def shopify_webhook(channel_id: uuid.UUID, request: Request, hub: HubDep) 
             reason=f"shopify {topic[:60]} {reference}",
             order_ref=reference,
         )
-        for i, line in enumerate(lines)
+        for line in lines
     ]
     actor = system_actor(f"channel:{channel.id}")
 
