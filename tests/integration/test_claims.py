@@ -17,7 +17,7 @@ from sqlalchemy import delete, insert, text, update
 
 from productsync.domain.channels import ChannelKind, NewChannel
 from productsync.services import channels, dispatch, snapshots, stock
-from productsync.store.repositories.deliveries import claim_candidates
+from productsync.store.repositories.delivery_claims import claim_candidates
 from productsync.store.tables import deliveries, snapshot_events
 from productsync.store.uow import UnitOfWork, transaction
 from tests.conftest import ref

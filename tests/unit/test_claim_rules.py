@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from productsync.domain.deliveries import Queued, stale, superseded
-from productsync.store.repositories.deliveries import _round_robin
+from productsync.store.repositories.delivery_claims import round_robin
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -26,11 +26,11 @@ def test_a_round_takes_each_channels_first_due_row_before_anyones_second() -> No
     backlog = [_row(i, "recovered", -60 + i) for i in range(1, 11)]  # older than anything live
     live = [_row(100, "live", 0), _row(101, "live", 1)]
     other = [_row(200, "other", 5)]
-    chosen = _round_robin([*live, *backlog, *other], 5)
+    chosen = round_robin([*live, *backlog, *other], 5)
     assert chosen == [1, 100, 200, 2, 101]
 
 
 def test_a_round_is_filled_by_one_channel_when_it_alone_has_due_rows() -> None:
     rows = [_row(i, "only", i) for i in range(1, 8)]
-    assert _round_robin(rows, 5) == [1, 2, 3, 4, 5]
-    assert _round_robin([], 5) == []
+    assert round_robin(rows, 5) == [1, 2, 3, 4, 5]
+    assert round_robin([], 5) == []
