@@ -185,6 +185,7 @@ async def _adjust_at_target(
         delta=plain,
         now=uow.now,
         spare_held=kind is MovementKind.SALE,
+        writer=None if actor.is_admin else actor.partner_id,
     )
     if found is None:
         return None

@@ -9,6 +9,7 @@ statement returned, so a refusal must take the level change back: nothing of it 
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +20,7 @@ from productsync.domain.errors import Conflict, Forbidden, InsufficientStock, In
 from productsync.domain.inventory import MovementKind
 from productsync.services import catalog, stock
 from productsync.store.tables import audit_log, outbox, stock_movements
-from productsync.store.uow import transaction
+from productsync.store.uow import UnitOfWork, transaction
 from tests.conftest import count_rows
 
 D = Decimal
@@ -113,3 +114,16 @@ async def test_a_first_receipt_at_a_new_location_still_creates_the_level(databas
     assert change.level.on_hand == 4 and change.level.version == 1
     with pytest.raises(NotFound):
         await transaction(database, _adjust(world, 1, world.actor_c, location_id=world.loc_hub.id))
+
+
+@pytest.mark.parametrize("who", ["actor_b", "actor_c"])
+async def test_a_refused_adjustment_does_not_wait_for_the_row_lock(database, world, who) -> None:
+    """Only a write the caller may make takes the level's row lock: a partner that may not
+    write the product is refused at once, not after whoever holds the level commits."""
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: every write waits for the holder")
+    await transaction(database, _adjust(world, 10, kind=MovementKind.RECEIPT))
+    async with UnitOfWork(database) as holder:
+        await _adjust(world, 1)(holder)  # holds the level's row lock until the block ends
+        with pytest.raises((Forbidden, NotFound)):
+            await asyncio.wait_for(transaction(database, _adjust(world, 1, getattr(world, who))), 5)

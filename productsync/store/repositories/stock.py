@@ -13,11 +13,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, func, insert, select, text, true, update
+from sqlalchemy import Integer, Uuid, bindparam, case, func, insert, or_, select, text, true, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.access import Actor
-from productsync.domain.catalog import Product
+from productsync.domain.catalog import Product, ProductKind, ProductStatus
 from productsync.domain.inventory import CountAccuracy, Location, Movement, StockLevel
 from productsync.domain.quantities import MAX_QUANTITY
 from productsync.domain.reservations import Hold
@@ -73,7 +73,23 @@ def _apply_at_target(target_read: Any) -> Any:
     target = target_read.cte("target")
     changed = (
         update(stock_levels)
-        .where(_L.product_id == target.c.id, _L.location_id == target.c.loc_id, *_DELTA_RULES)
+        .where(
+            _L.product_id == target.c.id,
+            _L.location_id == target.c.loc_id,
+            *_DELTA_RULES,
+            # Only a write the caller's rules will allow takes the row lock (they still
+            # decide, on what comes back); b_writer is None for an admin, else its partner.
+            target.c.status == ProductStatus.ACTIVE.value,
+            target.c.kind != ProductKind.BUNDLE.value,
+            or_(
+                bindparam("b_writer", type_=Uuid()).is_(None),
+                target.c.owner_partner_id == bindparam("b_writer", type_=Uuid()),
+            ),
+            or_(
+                target.c.loc_owner_partner_id.is_(None),
+                target.c.loc_owner_partner_id == target.c.owner_partner_id,
+            ),
+        )
         .values(_DELTA_VALUES)
         .returning(*stock_levels.c)
         .cte("changed")
@@ -210,18 +226,22 @@ class StockRepository(Repository):
         delta: Decimal,
         now: datetime,
         spare_held: bool,
+        writer: uuid.UUID | None,
     ) -> tuple[Product, Location, StockLevel | None] | None:
         """``try_apply_delta`` and the product + location read in one round trip
         (PostgreSQL only). None when the product or the location does not exist; the
         level None when it was not changed (the caller tells why, as after
-        ``try_apply_delta``). The caller checks its rights on what comes back and raises
-        (rolling the change back) when they do not allow the change."""
+        ``try_apply_delta``, or because the product is archived, a bundle, not
+        ``writer``'s (None: anyone's) or at another partner's location). The caller checks
+        its rights on what comes back and raises (rolling the change back) when they do
+        not allow the change."""
         params: dict[str, Any] = {
             "b_location": location_id,
             "b_delta": delta,
             "b_now": now,
             "b_max": MAX_QUANTITY,
             "b_held": 1 if spare_held else 0,
+            "b_writer": writer,
         }
         if product_id is not None:
             stmt, params["b_id"] = _APPLY_AT_ID, product_id
