@@ -77,7 +77,11 @@ class Receivers:
                 stop(proc)
 
 
-async def wait_drained(c: httpx.AsyncClient, channel_ids: list[str], timeout: float = 600) -> float:
+DRAIN_TIMEOUT = 180.0
+
+
+async def wait_drained(c: httpx.AsyncClient, channel_ids: list[str], timeout: float | None = None) -> float:
+    timeout = DRAIN_TIMEOUT if timeout is None else timeout
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         statuses = [(await c.get(f"/v1/channels/{ch}/status")).json() for ch in channel_ids]
@@ -89,7 +93,7 @@ async def wait_drained(c: httpx.AsyncClient, channel_ids: list[str], timeout: fl
         print(
             ch, [(d["attempts"], d["last_error"], d["next_attempt_at"]) for d in waiting[:3]], file=sys.stderr
         )
-    raise RuntimeError("the hub did not drain")
+    raise SystemExit(f"the hub did not drain within {timeout:g} s (deliveries still waiting: see above)")
 
 
 async def drive(
@@ -344,7 +348,15 @@ def main() -> None:
         "--dispatchers", type=int, default=1, help="productsync worker processes (0: embedded in serve)"
     )
     parser.add_argument("--hub-log", default=None, help="write the hub's log (at INFO) to this file")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--drain-timeout", type=float, default=180, help="give up draining after this")
+    args = parser.parse_args()
+    if args.seconds < 25:
+        # Receiver 3 goes down at 10 s and comes back at 20 s: a shorter run would leave it
+        # down for good and wait for a drain that cannot happen.
+        parser.error("--seconds must be at least 25 (receiver 3 is down from 10 s to 20 s of the run)")
+    global DRAIN_TIMEOUT
+    DRAIN_TIMEOUT = args.drain_timeout
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":
