@@ -1,4 +1,8 @@
-"""stock-write hot path: components looked up from bundle_components
+"""stock-write hot path: no schema change
+
+Reserved for the bundle-lookup fix, which needed none: the component index of
+bundle_components exists since 0005, and the lookup now goes through it. Kept (as a
+no-op) so the revision chain of databases that already ran it stays intact.
 
 Revision ID: 0010
 Revises: 0009
