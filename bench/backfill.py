@@ -48,7 +48,7 @@ from productsync.domain.access import Scope, system_actor  # noqa: E402
 from productsync.domain.channels import ChannelKind, NewChannel  # noqa: E402
 from productsync.domain.inventory import LocationKind  # noqa: E402
 from productsync.domain.pricing import PriceListKind  # noqa: E402
-from productsync.services import channels, dispatch, partners, pricing, snapshots, stock  # noqa: E402
+from productsync.services import channels, dispatch, locations, partners, pricing, snapshots, stock  # noqa: E402
 from productsync.services.catalog import ensure_default_categories  # noqa: E402
 from productsync.store import migrate  # noqa: E402
 from productsync.store.database import create_database  # noqa: E402
@@ -68,7 +68,7 @@ async def _seed(db: Any, n: int, traced: int) -> dict[str, Any]:
             code: await partners.create_partner(uow, ADMIN, code=f"bf-{code}", name=code)
             for code in ("big", "traced", "live")
         }
-        made["loc"] = await stock.create_location(
+        made["loc"] = await locations.create_location(
             uow, ADMIN, code="WH-BF", name="WH", kind=LocationKind.WAREHOUSE, owner_partner_id=None
         )
         made["pl"] = await pricing.create_price_list(

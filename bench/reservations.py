@@ -41,7 +41,7 @@ from bench.stock_adjust import free_port, start, stop  # noqa: E402
 from productsync.domain.access import system_actor  # noqa: E402
 from productsync.domain.catalog import Component, NewProduct, ProductKind  # noqa: E402
 from productsync.domain.inventory import LocationKind, MovementKind  # noqa: E402
-from productsync.services import access, catalog, partners, stock  # noqa: E402
+from productsync.services import access, catalog, locations, partners, stock  # noqa: E402
 from productsync.services.catalog import ensure_default_categories  # noqa: E402
 from productsync.store import migrate  # noqa: E402
 from productsync.store.database import create_database  # noqa: E402
@@ -61,7 +61,7 @@ async def seed(url: str, n_products: int, n_bundles: int) -> dict[str, object]:
         owner = await partners.create_partner(uow, ADMIN, code="bench-curator", name="Curator")
         other = await partners.create_partner(uow, ADMIN, code="bench-polish", name="Polish")
         await partners.share_catalog(uow, ADMIN, owner_id=other.id, grantee_id=owner.id)
-        loc = await stock.create_location(
+        loc = await locations.create_location(
             uow, ADMIN, code="WH-RES", name="Bench", kind=LocationKind.WAREHOUSE, owner_partner_id=None
         )
         sports = await uow.categories.get_by_code("sports")

@@ -38,7 +38,7 @@ from bench import baseline_app, loadgen  # noqa: E402
 from productsync.domain.access import system_actor  # noqa: E402
 from productsync.domain.catalog import NewProduct  # noqa: E402
 from productsync.domain.inventory import LocationKind, MovementKind  # noqa: E402
-from productsync.services import access, catalog, partners, stock  # noqa: E402
+from productsync.services import access, catalog, locations, partners, stock  # noqa: E402
 from productsync.services.catalog import ensure_default_categories  # noqa: E402
 from productsync.store import migrate  # noqa: E402
 from productsync.store.database import create_database  # noqa: E402
@@ -61,7 +61,7 @@ async def seed(url: str, n_products: int) -> tuple[str, str, list[str]]:
 
     async def build(uow):  # type: ignore[no-untyped-def]
         p = await partners.create_partner(uow, ADMIN, code="bench-partner", name="Bench")
-        loc = await stock.create_location(
+        loc = await locations.create_location(
             uow, ADMIN, code="WH-BENCH", name="Bench", kind=LocationKind.WAREHOUSE, owner_partner_id=p.id
         )
         sports = await uow.categories.get_by_code("sports")

@@ -321,7 +321,7 @@ def check() -> None:
     from productsync.bootstrap import start_hub
     from productsync.domain.inventory import CountAccuracy
     from productsync.domain.quantities import format_quantity
-    from productsync.services.stock import inventory_accuracy, ledger_drift
+    from productsync.services.stock_checks import inventory_accuracy, ledger_drift
     from productsync.store.uow import transaction
 
     async def run() -> tuple[list[dict[str, object]], CountAccuracy]:

@@ -18,7 +18,7 @@ from productsync.domain.access import Scope, system_actor
 from productsync.domain.catalog import NewProduct, Partner, Product, TaxClass
 from productsync.domain.inventory import Location, LocationKind, MovementKind
 from productsync.domain.pricing import PriceEntry, PriceListKind
-from productsync.services import access, catalog, partners, pricing, stock
+from productsync.services import access, catalog, locations, partners, pricing, stock
 from productsync.store.database import Database
 from productsync.store.uow import UnitOfWork, transaction
 
@@ -126,7 +126,7 @@ async def _seed(db: Database) -> str:
         sports = await partners.create_partner(uow, ACTOR, code="peak-sports", name="Peak Sports")
         await partners.share_catalog(uow, ACTOR, owner_id=nail.id, grantee_id=spirits.id)
         await partners.share_catalog(uow, ACTOR, owner_id=spirits.id, grantee_id=nail.id)
-        hub_wh = await stock.create_location(
+        hub_wh = await locations.create_location(
             uow,
             ACTOR,
             code="WH-BERLIN",
@@ -134,7 +134,7 @@ async def _seed(db: Database) -> str:
             kind=LocationKind.WAREHOUSE,
             owner_partner_id=None,
         )
-        shop = await stock.create_location(
+        shop = await locations.create_location(
             uow,
             ACTOR,
             code="STORE-MUNICH",
@@ -142,7 +142,7 @@ async def _seed(db: Database) -> str:
             kind=LocationKind.STORE,
             owner_partner_id=nail.id,
         )
-        peak = await stock.create_location(
+        peak = await locations.create_location(
             uow,
             ACTOR,
             code="WH-PEAK",

@@ -104,7 +104,7 @@ async def world(database) -> World:  # type: ignore[no-untyped-def]
     from productsync.domain.access import Actor, Scope, system_actor
     from productsync.domain.catalog import NewProduct
     from productsync.domain.inventory import LocationKind
-    from productsync.services import catalog, partners, stock
+    from productsync.services import catalog, locations, partners
     from productsync.store.uow import transaction
 
     admin = system_actor("test")
@@ -114,10 +114,10 @@ async def world(database) -> World:  # type: ignore[no-untyped-def]
         b = await partners.create_partner(uow, admin, code=ref("pb-"), name="Partner B")
         c = await partners.create_partner(uow, admin, code=ref("pc-"), name="Partner C")
         await partners.share_catalog(uow, admin, owner_id=a.id, grantee_id=b.id)
-        loc_a = await stock.create_location(
+        loc_a = await locations.create_location(
             uow, admin, code=ref("LA-"), name="A store", kind=LocationKind.STORE, owner_partner_id=a.id
         )
-        loc_hub = await stock.create_location(
+        loc_hub = await locations.create_location(
             uow,
             admin,
             code=ref("HUB-"),

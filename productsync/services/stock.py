@@ -1,8 +1,7 @@
-"""Locations, stock levels and the movement ledger."""
+"""Stock levels and the movement ledger: adjustments and counts."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date
@@ -13,9 +12,7 @@ from productsync.domain.catalog import Product, ProductStatus
 from productsync.domain.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from productsync.domain.events import stock_changed
 from productsync.domain.inventory import (
-    CountAccuracy,
     Location,
-    LocationKind,
     Movement,
     MovementKind,
     StockLevel,
@@ -26,16 +23,13 @@ from productsync.domain.inventory import (
     insufficient,
     totals,
 )
-from productsync.domain.lots import DEFAULT_TIME_ZONE, check_time_zone
-from productsync.domain.quantities import BaseUnit, format_quantity, to_quantity
+from productsync.domain.quantities import BaseUnit, to_quantity
 from productsync.domain.units import to_base
 from productsync.services import lots
 from productsync.services.bundles import announce_bundles, bundle_stock
 from productsync.services.catalog import find_product
 from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
-
-_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,38}[A-Za-z0-9]$")
 
 
 @dataclass(frozen=True)
@@ -52,51 +46,6 @@ class ProductStock:
     product: Product
     levels: list[tuple[StockLevel, str]]
     totals: StockTotals
-
-
-async def create_location(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    code: str,
-    name: str,
-    kind: LocationKind,
-    owner_partner_id: uuid.UUID | None,
-    time_zone: str = DEFAULT_TIME_ZONE,
-) -> Location:
-    """A partner creates its own locations; only admins create hub-wide ones (no owner).
-    The time zone (IANA) is where its lots' expiry dates are read."""
-    actor.require(Scope.STOCK_WRITE)
-    if owner_partner_id is None and not actor.is_admin:
-        owner_partner_id = actor.partner_id
-    if owner_partner_id is not None:
-        actor.check_write(owner_partner_id, "partner", owner_partner_id)
-        if await uow.partners.get(owner_partner_id) is None:
-            raise NotFound("partner", owner_partner_id)
-    if not _CODE_RE.match(code):
-        raise InvalidInput("location code must be 2-40 letters, digits, '.', '_' or '-'", field="code")
-    if not name.strip():
-        raise InvalidInput("name must not be empty", field="name")
-    if await uow.locations.get_by_code(code):
-        raise Conflict(f"location {code} already exists", code=ErrorCode.DUPLICATE)
-    zone = check_time_zone(time_zone)
-    location = Location(uuid.uuid4(), code, name.strip(), kind, owner_partner_id, uow.now, zone)
-    await uow.locations.add(location)
-    await record(
-        uow,
-        actor,
-        action="location.created",
-        entity_type="location",
-        entity_id=location.id,
-        owner=owner_partner_id,
-        before=None,
-        after={"code": code, "name": location.name, "kind": kind.value, "time_zone": zone},
-    )
-    return location
-
-
-async def list_locations(uow: UnitOfWork, actor: Actor) -> list[Location]:
-    return await uow.locations.find(actor.readable_owners())
 
 
 async def _stock_target(
@@ -361,78 +310,6 @@ async def get_stock(uow: UnitOfWork, actor: Actor, product_id: uuid.UUID) -> Pro
     return ProductStock(product, levels, totals([lv for lv, _ in levels]))
 
 
-async def inventory_accuracy(
-    uow: UnitOfWork, actor: Actor, location_id: uuid.UUID | None = None
-) -> CountAccuracy:
-    """Cycle-count accuracy over the caller's products (every product for an admin),
-    at one location or everywhere."""
-    actor.require(Scope.CATALOG_READ)
-    if location_id is not None:
-        found = await uow.locations.get(location_id)
-        if found is None or not actor.can_read(found.owner_partner_id):
-            raise NotFound("location", location_id)
-    owners = actor.readable_owners()
-    counted = await uow.stock.count_accuracy(location_id, owners)
-    # Sold at a channel but never on the shelf: the ledger is right, the shelf was short.
-    open_count, missing = await uow.oversells.open_totals(
-        owners=actor.readable_owners(), location_id=location_id
-    )
-    return replace(counted, open_oversells=open_count, oversold=missing)
-
-
-async def ledger_drift(uow: UnitOfWork) -> list[dict[str, object]]:
-    """Integrity check: levels whose ``on_hand`` disagrees with the sum of their ledger,
-    or whose ``reserved`` disagrees with the holds of the live reservations."""
-    drift: list[dict[str, object]] = [
-        {**d, "field": "on_hand", "recorded": d["on_hand"], "recomputed": d["ledger"]}
-        for d in await uow.stock.ledger_drift()
-    ]
-    held: dict[tuple[uuid.UUID, uuid.UUID], Decimal] = {}
-    held_lots: dict[uuid.UUID, Decimal] = {}
-    for reservation in await uow.reservations.held():
-        for hold in reservation.holds():
-            key = (hold.product_id, hold.location_id)
-            held[key] = held.get(key, Decimal(0)) + hold.quantity
-            if hold.lot_id is not None:
-                held_lots[hold.lot_id] = held_lots.get(hold.lot_id, Decimal(0)) + hold.quantity
-    drift += [{**d, "field": f"lot {d['lot_id']} quantity"} for d in await uow.lots.drift()]
-    lots_found = {lot.id: lot for lot in await uow.lots.reserved_lots(set(held_lots))}
-    for lot_id in set(lots_found) | set(held_lots):
-        lot, expected = lots_found.get(lot_id), held_lots.get(lot_id, Decimal(0))
-        if lot is None or lot.reserved != expected:
-            drift.append(
-                {
-                    "product_id": lot.product_id if lot else None,
-                    "location_id": lot.location_id if lot else None,
-                    "field": f"lot {lot_id} reserved",
-                    "recorded": lot.reserved if lot else None,
-                    "recomputed": expected,
-                }
-            )
-    for level in await uow.stock.reserved_levels(set(held)):
-        expected = held.get((level.product_id, level.location_id), Decimal(0))
-        if level.reserved != expected:
-            drift.append(
-                {
-                    "product_id": level.product_id,
-                    "location_id": level.location_id,
-                    "field": "reserved",
-                    "recorded": level.reserved,
-                    "recomputed": expected,
-                }
-            )
-    return drift
-
-
-@dataclass(frozen=True)
-class Transfer:
-    product: Product
-    transfer_id: uuid.UUID
-    quantity: Decimal
-    source: StockChange
-    destination: StockChange
-
-
 async def _apply(
     uow: UnitOfWork,
     product: Product,
@@ -457,203 +334,3 @@ async def _apply(
     if current is not None and spare_held:
         raise held_back(current, delta)
     raise insufficient(base, delta)
-
-
-async def transfer_stock(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    from_location_id: uuid.UUID,
-    to_location_id: uuid.UUID,
-    quantity: Decimal | str | int,
-    product_id: uuid.UUID | None = None,
-    sku: str | None = None,
-    unit: str | None = None,
-    reason: str | None = None,
-) -> Transfer:
-    """Move stock between two locations as one atomic pair of ``transfer`` movements that
-    share a transfer id. Held stock stays where it is held. The two levels are written in
-    the global lock order (by location id), so crossing transfers cannot deadlock."""
-    if from_location_id == to_location_id:
-        raise InvalidInput("a transfer needs two different locations", field="to_location_id")
-    product, source = await _stock_target(
-        uow, actor, product_id=product_id, sku=sku, location_id=from_location_id
-    )
-    _, destination = await _stock_target(
-        uow, actor, product_id=product.id, sku=None, location_id=to_location_id
-    )
-    amount = to_base(quantity, unit, base=product.base_unit, packs=product.packs)
-    if amount <= 0:
-        raise InvalidInput(
-            "a transfer quantity must be positive", code=ErrorCode.INVALID_QUANTITY, field="quantity"
-        )
-    transfer_id = uuid.uuid4()
-    legs = sorted([(source, -amount), (destination, amount)], key=lambda leg: leg[0].id)
-    levels: dict[uuid.UUID, StockLevel] = {}
-    for location, delta in legs:
-        levels[location.id] = await _apply(uow, product, location, delta, spare_held=delta < 0)
-    # Lots travel with the stock: first-expiring out of the source, the same lots in.
-    out = await lots.take(uow, product, source.id, amount, on_hand_after=levels[source.id].on_hand, sale=True)
-    into = []
-    for part in out:
-        if part.lot is None:
-            into.append(lots.Part(None, -part.quantity))
-            continue
-        arrived = await uow.lots.receive(
-            product.id, destination.id, part.lot.lot_number, part.lot.expires_on, -part.quantity, uow.now
-        )
-        if arrived is None:
-            raise Conflict(
-                f"lot {part.lot.lot_number} exists at {destination.code} with another expiry date",
-                code=ErrorCode.DUPLICATE,
-            )
-        into.append(lots.Part(arrived.id, -part.quantity))
-    changes: dict[uuid.UUID, StockChange] = {}
-    events = []
-    for location, delta, parts in ((source, -amount, out), (destination, amount, into)):
-        level = levels[location.id]
-        movements = [
-            Movement(
-                product.id,
-                location.id,
-                MovementKind.TRANSFER,
-                p.quantity,
-                level.on_hand,
-                reason,
-                transfer_id=transfer_id,
-                lot_id=p.lot_id,
-            )
-            for p in parts
-        ]
-        changes[location.id] = StockChange(
-            product, location, level, await _write(uow, actor, movements), delta
-        )
-        movement = replace(movements[0], quantity=delta, lot_id=None)
-        events.append(
-            stock_changed(product, level, movement, location_code=location.code, origin=actor.origin)
-        )
-    await record(
-        uow,
-        actor,
-        action="stock.transfer",
-        entity_type="transfer",
-        entity_id=transfer_id,
-        owner=product.owner_partner_id,
-        before=None,
-        after={
-            "product_id": str(product.id),
-            "from": levels[source.id].snapshot(),
-            "to": levels[destination.id].snapshot(),
-            "quantity": str(amount),
-        },
-        events=events,  # a bundle's number does not move: the total stays the same
-    )
-    return Transfer(product, transfer_id, amount, changes[source.id], changes[destination.id])
-
-
-@dataclass(frozen=True)
-class Return:
-    product: Product
-    sale_movement_id: int
-    quantity: Decimal
-    restockable: bool
-    change: StockChange  # the level after the return (and its write-off, if not restockable)
-
-
-async def return_sale(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    sale_movement_id: int,
-    quantity: Decimal | str | int,
-    restockable: bool,
-    reason: str,
-    unit: str | None = None,
-) -> Return:
-    """Goods come back against a sale. Restockable: a ``return`` movement at the sale's
-    location, sellable again. Not restockable (damaged, opened): the return and an equal
-    write-off, both linked to the sale, so the ledger shows what came back and why it is
-    not on the shelf. A sale can take back at most what it sold, over all its returns."""
-    actor.require(Scope.STOCK_WRITE)
-    if not reason.strip():
-        raise InvalidInput("a return needs a reason", field="reason")
-    sale = await uow.stock.movement(sale_movement_id, for_update=True)
-    if sale is None or sale.kind != MovementKind.SALE.value:
-        raise NotFound("sale", sale_movement_id)
-    product, location = await _stock_target(
-        uow, actor, product_id=sale.product_id, sku=None, location_id=sale.location_id
-    )
-    amount = to_base(quantity, unit, base=product.base_unit, packs=product.packs)
-    if amount <= 0:
-        raise InvalidInput(
-            "a return quantity must be positive", code=ErrorCode.INVALID_QUANTITY, field="quantity"
-        )
-    returned = await uow.stock.returned_for(sale_movement_id)
-    if returned + amount > -sale.quantity:
-        raise Conflict(
-            f"sale {sale_movement_id} sold {format_quantity(-sale.quantity)}; "
-            f"{format_quantity(returned)} already came back",
-            code=ErrorCode.INVALID_QUANTITY,
-            sold=format_quantity(-sale.quantity),
-            returned=format_quantity(returned),
-        )
-    level = await _apply(uow, product, location, amount, spare_held=False)
-    # Back into the lot it was sold from, unless that lot has expired meanwhile: then
-    # it cannot be sold again and is written off at once.
-    lot = await uow.lots.get(sale.lot_id) if sale.lot_id is not None else None
-    if lot is not None and lot.expired(uow.now):
-        restockable, reason = False, f"{reason} (lot {lot.lot_number} expired)"
-    if lot is not None:
-        await uow.lots.receive(product.id, location.id, lot.lot_number, lot.expires_on, amount, uow.now)
-    movements = [
-        Movement(
-            product.id,
-            location.id,
-            MovementKind.RETURN,
-            amount,
-            level.on_hand,
-            reason,
-            sale_movement_id=sale_movement_id,
-            restockable=restockable,
-            lot_id=lot.id if lot else None,
-        )
-    ]
-    if not restockable:
-        level = await _apply(uow, product, location, -amount, spare_held=False)
-        if lot is not None and await uow.lots.take(lot.id, amount, uow.now) is None:
-            raise AssertionError("a lot just received into could not give it back")
-        movements.append(
-            Movement(
-                product.id,
-                location.id,
-                MovementKind.ADJUSTMENT,
-                -amount,
-                level.on_hand,
-                f"not restockable: {reason}",
-                sale_movement_id=sale_movement_id,
-                lot_id=lot.id if lot else None,
-            )
-        )
-    movement_id = await _write(uow, actor, movements)
-    last = movements[-1]
-    await record(
-        uow,
-        actor,
-        action="stock.return",
-        entity_type="stock_level",
-        entity_id=f"{product.id}:{location.id}",
-        owner=product.owner_partner_id,
-        before=None,
-        after={**level.snapshot(), "sale_movement_id": sale_movement_id, "restockable": restockable},
-        events=[
-            stock_changed(product, level, last, location_code=location.code, origin=actor.origin),
-            *await announce_bundles(uow, {product.id}, origin=actor.origin),
-        ],
-    )
-    return Return(
-        product,
-        sale_movement_id,
-        amount,
-        restockable,
-        StockChange(product, location, level, movement_id, amount),
-    )

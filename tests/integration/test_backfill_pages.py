@@ -22,7 +22,7 @@ from sqlalchemy import event, select, update
 from productsync.domain.channels import ChannelKind, NewChannel
 from productsync.domain.inventory import LocationKind
 from productsync.domain.pricing import PriceListKind
-from productsync.services import channels, dispatch, pricing, snapshots, stock
+from productsync.services import channels, dispatch, locations, pricing, snapshots, stock
 from productsync.store.tables import deliveries, stock_levels
 from productsync.store.uow import UnitOfWork, transaction
 from tests.bulk import bulk_catalog, on_hand_of
@@ -55,7 +55,7 @@ async def _catalog(db: Any, world: Any, n: int, *, priced: bool = True) -> dict[
         from productsync.services import partners
 
         partner = await partners.create_partner(uow, admin, code=ref("bf-"), name="Big")
-        loc = await stock.create_location(
+        loc = await locations.create_location(
             uow, admin, code=ref("BF-"), name="WH", kind=LocationKind.WAREHOUSE, owner_partner_id=partner.id
         )
         pl = await pricing.create_price_list(

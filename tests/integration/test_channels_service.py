@@ -83,11 +83,11 @@ async def test_a_channel_cannot_name_what_its_owner_cannot_read(database, world)
         )
     b_actor = _admin_of(world, world.b)
     from productsync.domain.inventory import LocationKind
-    from productsync.services import stock
+    from productsync.services import locations
 
     loc_c = await transaction(
         database,
-        lambda uow: stock.create_location(
+        lambda uow: locations.create_location(
             uow, world.admin, code=ref("LC-"), name="C", kind=LocationKind.STORE, owner_partner_id=world.c.id
         ),
     )

@@ -18,7 +18,7 @@ from productsync.domain.channels import ChannelKind, ConflictPolicy, NewChannel
 from productsync.domain.conflicts import InboundType, Resolution
 from productsync.domain.errors import CompareFailed, Forbidden, InvalidInput
 from productsync.domain.pricing import PriceEntry, PriceListKind
-from productsync.services import catalog, channels, inbound, pricing, review, stock
+from productsync.services import catalog, channels, inbound, pricing, review, stock, stock_checks
 from productsync.services.inbound import InboundChange
 from productsync.store.tables import audit_log, outbox
 from productsync.store.uow import transaction
@@ -388,7 +388,7 @@ async def test_concurrent_stale_checked_counts_racing_a_hub_edit_apply_at_most_o
         assert final in (counted, counted - 1)
     else:  # the hub's sale came first and made every count stale
         assert final == 19
-    drift = await transaction(database, lambda uow: stock.ledger_drift(uow), readonly=True)
+    drift = await transaction(database, lambda uow: stock_checks.ledger_drift(uow), readonly=True)
     assert drift == []
 
 

@@ -20,7 +20,16 @@ from productsync.domain.channels import ChannelKind, NewChannel
 from productsync.domain.errors import InsufficientStock, InvalidInput
 from productsync.domain.inventory import LocationKind, MovementKind
 from productsync.domain.lots import local_date
-from productsync.services import availability, catalog, channels, lots, reservations, stock
+from productsync.services import (
+    availability,
+    catalog,
+    channels,
+    locations,
+    lots,
+    reservations,
+    stock,
+    stock_checks,
+)
 from productsync.services.reservations import LineRequest
 from productsync.store.tables import lots as lots_table
 from productsync.store.uow import transaction
@@ -46,7 +55,7 @@ async def _setup(db, world):  # type: ignore[no-untyped-def]
         )
         made = {}
         for zone in (EAST, WEST):
-            made[zone] = await stock.create_location(
+            made[zone] = await locations.create_location(
                 uow,
                 world.admin,
                 code=ref("TZ-"),
@@ -79,7 +88,7 @@ async def _receive(db, world, polish, location, quantity, lot, expires_on):  # t
 async def test_locations_keep_an_iana_time_zone_and_default_to_utc(database, world) -> None:
     async def make(uow, zone):  # type: ignore[no-untyped-def]
         kw = {} if zone is None else {"time_zone": zone}
-        return await stock.create_location(
+        return await locations.create_location(
             uow, world.admin, code=ref("Z-"), name="z", kind=LocationKind.STORE, owner_partner_id=None, **kw
         )
 
@@ -87,7 +96,9 @@ async def test_locations_keep_an_iana_time_zone_and_default_to_utc(database, wor
     berlin = await transaction(database, lambda uow: make(uow, "Europe/Berlin"))
     with pytest.raises(InvalidInput):
         await transaction(database, lambda uow: make(uow, "Europe/Atlantis"))
-    listed = await transaction(database, lambda uow: stock.list_locations(uow, world.admin), readonly=True)
+    listed = await transaction(
+        database, lambda uow: locations.list_locations(uow, world.admin), readonly=True
+    )
     zones = {loc.id: loc.time_zone for loc in listed}
     assert (zones[plain.id], zones[berlin.id]) == ("UTC", "Europe/Berlin")
     got = await transaction(database, lambda uow: uow.locations.get(berlin.id), readonly=True)
@@ -206,4 +217,4 @@ async def test_a_lot_counts_until_its_date_ends_where_it_is_stocked(database, wo
         readonly=True,
     )
     assert {lot.lot_number: lot.quantity for lot in left} == {"WTODAY": 1, "WLATER": 5, "ELATER": 3}
-    assert await transaction(database, stock.ledger_drift, readonly=True) == []
+    assert await transaction(database, stock_checks.ledger_drift, readonly=True) == []

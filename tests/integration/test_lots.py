@@ -18,7 +18,7 @@ from productsync.domain.catalog import NewProduct
 from productsync.domain.channels import ChannelKind, NewChannel
 from productsync.domain.errors import InvalidInput
 from productsync.domain.inventory import MovementKind
-from productsync.services import availability, catalog, channels, lots, reservations, stock
+from productsync.services import availability, catalog, channels, lots, reservations, stock, stock_checks
 from productsync.services.reservations import LineRequest
 from productsync.store.tables import lots as lots_table
 from productsync.store.tables import outbox, stock_levels
@@ -114,7 +114,7 @@ async def test_lot_tracked_receipts_need_a_lot_and_sales_take_the_first_expiring
     assert await _lots(database, world, polish) == {"MID": (1, 1), "LATE": (5, 1)}
     await transaction(database, lambda uow: reservations.commit(uow, world.actor_a, held.id))
     assert await _lots(database, world, polish) == {"LATE": (4, 0)}
-    assert await transaction(database, stock.ledger_drift, readonly=True) == []
+    assert await transaction(database, stock_checks.ledger_drift, readonly=True) == []
 
 
 async def test_a_channel_with_a_shelf_life_rule_neither_counts_nor_gets_short_lots(database, world) -> None:
@@ -195,7 +195,7 @@ async def test_expired_lots_are_written_off_and_announced(database, world) -> No
     assert [(m.kind, m.quantity) for m in moves][-1] == ("expiry", D(-3))
     # a stock change, the expiry, and the near-expiry note of the 10-day lot before it
     assert await count_rows(database, outbox, product_id=polish.id) >= news_before + 2
-    assert await transaction(database, stock.ledger_drift, readonly=True) == []
+    assert await transaction(database, stock_checks.ledger_drift, readonly=True) == []
 
 
 async def test_the_check_sees_a_lot_hold_that_no_reservation_explains(database, world) -> None:
@@ -207,7 +207,7 @@ async def test_the_check_sees_a_lot_hold_that_no_reservation_explains(database, 
         lambda uow: reservations.reserve(uow, world.actor_a, [LineRequest(quantity=1, product_id=polish.id)]),
     )
     await transaction(database, lambda uow: reservations.release(uow, world.actor_a, held.id))
-    assert await transaction(database, stock.ledger_drift, readonly=True) == []
+    assert await transaction(database, stock_checks.ledger_drift, readonly=True) == []
 
     async def set_reserved(uow, value):  # type: ignore[no-untyped-def]
         await uow.stock.conn.execute(
@@ -216,7 +216,7 @@ async def test_the_check_sees_a_lot_hold_that_no_reservation_explains(database, 
 
     await transaction(database, lambda uow: set_reserved(uow, D(2)))
     try:
-        drift = await transaction(database, stock.ledger_drift, readonly=True)
+        drift = await transaction(database, stock_checks.ledger_drift, readonly=True)
     finally:  # the database is shared with the tests after this one
         await transaction(database, lambda uow: set_reserved(uow, D(0)))
     assert [(d["field"].endswith(" reserved"), d["recorded"], d["recomputed"]) for d in drift] == [

@@ -27,7 +27,16 @@ from productsync.domain.errors import (
 )
 from productsync.domain.oversells import OversellResolution, OversellStatus
 from productsync.domain.quantities import BaseUnit
-from productsync.services import catalog, channels, inbound, oversells, payments, reservations, stock
+from productsync.services import (
+    catalog,
+    channels,
+    inbound,
+    oversells,
+    payments,
+    reservations,
+    stock,
+    stock_checks,
+)
 from productsync.services.inbound import InboundChange
 from productsync.services.reservations import LineRequest
 from productsync.store.tables import audit_log, outbox, stock_levels, stock_movements
@@ -114,7 +123,7 @@ async def test_a_channel_sale_beyond_stock_sells_what_there_is_and_records_the_r
     # Ledger-visible: the sale row names the oversell, and the ledger still adds up.
     [movement] = await _rows(database, select(stock_movements).where(stock_movements.c.id == row.movement_id))
     assert movement.kind == "sale" and movement.quantity == D(-2) and str(row.id) in movement.reason
-    assert await transaction(database, stock.ledger_drift, readonly=True) == []
+    assert await transaction(database, stock_checks.ledger_drift, readonly=True) == []
     # The event went to the outbox and the decision to the audit log, in the same transaction.
     [event] = await _rows(
         database,
@@ -308,11 +317,13 @@ async def test_open_oversells_count_in_the_inventory_accuracy(database, world) -
     await _sale(database, world, channel, 2)
     await _sale(database, world, channel, 1)
     mine = await transaction(
-        database, lambda uow: stock.inventory_accuracy(uow, world.actor_a, world.loc_a.id), readonly=True
+        database,
+        lambda uow: stock_checks.inventory_accuracy(uow, world.actor_a, world.loc_a.id),
+        readonly=True,
     )
     assert (mine.open_oversells, mine.oversold) == (2, D(3))
     theirs = await transaction(
-        database, lambda uow: stock.inventory_accuracy(uow, world.actor_c), readonly=True
+        database, lambda uow: stock_checks.inventory_accuracy(uow, world.actor_c), readonly=True
     )
     # C sees none of A's (other tests' oversells of C's products would be C's own; C has none).
     assert (theirs.open_oversells, theirs.oversold) == (0, D(0))
@@ -631,7 +642,7 @@ async def test_a_channel_sale_takes_unexpired_lots_first_expiring_first_and_over
     left = await _rows(database, select(lots_table).where(lots_table.c.product_id == polish.id))
     assert {r.lot_number: r.quantity for r in left} == {"OLD": D(4), "SOON": D(0), "LATE": D(0)}
     assert (await _level(database, world, polish)).on_hand == 4  # the expired lot, still on hand
-    assert await transaction(database, stock.ledger_drift, readonly=True) == []
+    assert await transaction(database, stock_checks.ledger_drift, readonly=True) == []
 
 
 async def test_concurrent_channel_sales_of_one_level_never_take_more_than_there_is(database, world) -> None:
@@ -645,4 +656,4 @@ async def test_concurrent_channel_sales_of_one_level_never_take_more_than_there_
     assert (taken, oversold) == (D(5), D(7))
     assert (await _level(database, world)).on_hand == 0
     assert len(await _oversells_of(database, world.product.id)) == 7
-    assert await transaction(database, stock.ledger_drift, readonly=True) == []
+    assert await transaction(database, stock_checks.ledger_drift, readonly=True) == []

@@ -29,7 +29,16 @@ from productsync.domain.catalog import Component, NewProduct, ProductKind
 from productsync.domain.errors import Conflict, InsufficientStock
 from productsync.domain.inventory import LocationKind, MovementKind
 from productsync.domain.reservations import ReservationStatus
-from productsync.services import catalog, partners, reservations, stock
+from productsync.services import (
+    catalog,
+    locations,
+    partners,
+    reservations,
+    returns,
+    stock,
+    stock_checks,
+    transfers,
+)
 from productsync.services.catalog import ensure_default_categories
 from productsync.services.reservations import LineRequest
 from productsync.store.database import create_database
@@ -60,8 +69,8 @@ ops = st.lists(
 async def _world(db: Any) -> tuple[dict[str, Any], list[Any]]:
     async def setup(uow):  # type: ignore[no-untyped-def]
         owner = await partners.create_partner(uow, ADMIN, code=f"rp-{uuid.uuid4().hex[:10]}", name="P")
-        locations = [
-            await stock.create_location(
+        places = [
+            await locations.create_location(
                 uow,
                 ADMIN,
                 code=f"RL{i}-{uuid.uuid4().hex[:10]}",
@@ -99,7 +108,7 @@ async def _world(db: Any) -> tuple[dict[str, Any], list[Any]]:
             kind=ProductKind.BUNDLE,
             components=[Component(products["A"].id, Decimal(1)), Component(products["B"].id, Decimal(2))],
         )
-        return products, locations
+        return products, places
 
     return await transaction(db, setup)
 
@@ -184,7 +193,7 @@ async def _run(url: str, sequence: list[tuple[Any, ...]]) -> None:
                 try:
                     await transaction(
                         db,
-                        lambda uow, op=op: stock.return_sale(
+                        lambda uow, op=op: returns.return_sale(
                             uow,
                             ADMIN,
                             sale_movement_id=sales[op[1] % len(sales)],
@@ -200,7 +209,7 @@ async def _run(url: str, sequence: list[tuple[Any, ...]]) -> None:
                 try:
                     await transaction(
                         db,
-                        lambda uow, op=op, s=source, t=target: stock.transfer_stock(
+                        lambda uow, op=op, s=source, t=target: transfers.transfer_stock(
                             uow,
                             ADMIN,
                             product_id=products[op[1]].id,
@@ -301,7 +310,7 @@ async def _finish(db: Any, action: str, r: Any, sales: list[int]) -> None:
 async def _check_invariants(db: Any, ids: set[uuid.UUID]) -> None:
     async def read(uow):  # type: ignore[no-untyped-def]
         levels = await uow.stock.levels_for_products(ids)
-        return [lv for lvs in levels.values() for lv in lvs], await stock.ledger_drift(uow)
+        return [lv for lvs in levels.values() for lv in lvs], await stock_checks.ledger_drift(uow)
 
     levels, drift = await transaction(db, read, readonly=True)
     for lv in levels:

@@ -24,7 +24,7 @@ from productsync.domain.errors import (
 from productsync.domain.inventory import MovementKind
 from productsync.domain.quantities import BaseUnit
 from productsync.domain.reservations import Hold, ReservationStatus
-from productsync.services import availability, catalog, channels, reservations, stock
+from productsync.services import availability, catalog, channels, reservations, stock, stock_checks
 from productsync.services.reservations import LineRequest
 from productsync.store.tables import outbox
 from productsync.store.tables import reservations as reservations_table
@@ -98,7 +98,7 @@ async def test_hold_lowers_available_at_once_and_commit_sells(database, world) -
     again = await transaction(database, lambda uow: reservations.commit(uow, world.actor_a, held.id))
     assert again.status is ReservationStatus.COMMITTED
     assert (await _level(database, world.product.id, world.loc_a.id)).on_hand == 3
-    assert await transaction(database, stock.ledger_drift, readonly=True) == []
+    assert await transaction(database, stock_checks.ledger_drift, readonly=True) == []
 
 
 async def test_one_short_line_fails_the_whole_request_and_names_it(database, world) -> None:

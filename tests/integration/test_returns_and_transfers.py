@@ -8,7 +8,7 @@ import pytest
 
 from productsync.domain.errors import Conflict, InsufficientStock, InvalidInput, NotFound
 from productsync.domain.inventory import MovementKind
-from productsync.services import reservations, stock
+from productsync.services import reservations, returns, stock, stock_checks, transfers
 from productsync.services.reservations import LineRequest
 from productsync.store.uow import transaction
 
@@ -40,7 +40,7 @@ async def test_returns_are_linked_to_their_sale_and_capped_by_it(database, world
     async def give_back(quantity, restockable, reason="customer changed mind"):  # type: ignore[no-untyped-def]
         return await transaction(
             database,
-            lambda uow: stock.return_sale(
+            lambda uow: returns.return_sale(
                 uow,
                 world.actor_a,
                 sale_movement_id=sale.movement_id,
@@ -62,14 +62,14 @@ async def test_returns_are_linked_to_their_sale_and_capped_by_it(database, world
         receipt = (await _moves(database, world))[0]
         await transaction(
             database,
-            lambda uow: stock.return_sale(
+            lambda uow: returns.return_sale(
                 uow, world.actor_a, sale_movement_id=receipt.id, quantity=D(1), restockable=True, reason="x"
             ),
         )
     with pytest.raises(NotFound):  # another partner's sale is invisible
         await transaction(
             database,
-            lambda uow: stock.return_sale(
+            lambda uow: returns.return_sale(
                 uow,
                 world.actor_c,
                 sale_movement_id=sale.movement_id,
@@ -82,14 +82,14 @@ async def test_returns_are_linked_to_their_sale_and_capped_by_it(database, world
         (m.kind, m.quantity, m.restockable) for m in await _moves(database, world) if m.sale_movement_id
     ]
     assert linked == [("return", 1, True), ("return", 2, False), ("adjustment", -2, None)]
-    assert await transaction(database, stock.ledger_drift, readonly=True) == []
+    assert await transaction(database, stock_checks.ledger_drift, readonly=True) == []
 
 
 async def test_a_transfer_is_one_atomic_pair_and_leaves_held_stock_in_place(database, world) -> None:
     await _adjust(database, world.actor_a, world, 5, MovementKind.RECEIPT)
     moved = await transaction(
         database,
-        lambda uow: stock.transfer_stock(
+        lambda uow: transfers.transfer_stock(
             uow,
             world.actor_a,
             product_id=world.product.id,
@@ -113,7 +113,7 @@ async def test_a_transfer_is_one_atomic_pair_and_leaves_held_stock_in_place(data
     with pytest.raises(InsufficientStock):  # all 3 at the store are held
         await transaction(
             database,
-            lambda uow: stock.transfer_stock(
+            lambda uow: transfers.transfer_stock(
                 uow,
                 world.actor_a,
                 product_id=world.product.id,
@@ -129,11 +129,11 @@ async def test_a_transfer_is_one_atomic_pair_and_leaves_held_stock_in_place(data
         with pytest.raises(InvalidInput):
             await transaction(
                 database,
-                lambda uow, bad=bad: stock.transfer_stock(
+                lambda uow, bad=bad: transfers.transfer_stock(
                     uow, world.actor_a, product_id=world.product.id, **bad
                 ),
             )
-    assert await transaction(database, stock.ledger_drift, readonly=True) == []
+    assert await transaction(database, stock_checks.ledger_drift, readonly=True) == []
 
 
 async def test_cycle_counts_feed_inventory_accuracy(database, world) -> None:
@@ -150,15 +150,19 @@ async def test_cycle_counts_feed_inventory_accuracy(database, world) -> None:
             ),
         )
     found = await transaction(
-        database, lambda uow: stock.inventory_accuracy(uow, world.actor_a, world.loc_a.id), readonly=True
+        database,
+        lambda uow: stock_checks.inventory_accuracy(uow, world.actor_a, world.loc_a.id),
+        readonly=True,
     )
     assert (found.matched, found.counts, found.percent) == (2, 3, D("66.7"))
     # Another partner sees none of these counts, and not this location at all.
     theirs = await transaction(
-        database, lambda uow: stock.inventory_accuracy(uow, world.actor_c), readonly=True
+        database, lambda uow: stock_checks.inventory_accuracy(uow, world.actor_c), readonly=True
     )
     assert (theirs.counts, theirs.percent) == (0, None)
     with pytest.raises(NotFound):
         await transaction(
-            database, lambda uow: stock.inventory_accuracy(uow, world.actor_c, world.loc_a.id), readonly=True
+            database,
+            lambda uow: stock_checks.inventory_accuracy(uow, world.actor_c, world.loc_a.id),
+            readonly=True,
         )

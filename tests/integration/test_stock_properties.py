@@ -19,7 +19,7 @@ from productsync.domain.access import system_actor
 from productsync.domain.catalog import NewProduct
 from productsync.domain.errors import CompareFailed, InsufficientStock, InvalidInput
 from productsync.domain.inventory import LocationKind
-from productsync.services import catalog, partners, stock
+from productsync.services import catalog, locations, partners, stock
 from productsync.services.catalog import ensure_default_categories
 from productsync.store.database import create_database
 from productsync.store.uow import transaction
@@ -44,7 +44,7 @@ async def _run(url: str, sequence: list[tuple]) -> None:  # type: ignore[type-ar
 
         async def setup(uow):  # type: ignore[no-untyped-def]
             p = await partners.create_partner(uow, ADMIN, code=f"prop-{uuid.uuid4().hex[:10]}", name="P")
-            loc = await stock.create_location(
+            loc = await locations.create_location(
                 uow,
                 ADMIN,
                 code=f"PL-{uuid.uuid4().hex[:10]}",

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from productsync.domain.errors import CompareFailed, Forbidden, InsufficientStock, InvalidInput, NotFound
 from productsync.domain.inventory import MovementKind
-from productsync.services import stock
+from productsync.services import locations, stock, stock_checks
 from productsync.store.tables import audit_log, outbox, stock_movements
 from productsync.store.uow import transaction
 from tests.conftest import count_rows
@@ -131,7 +131,7 @@ async def test_stock_cannot_live_at_another_partners_location(database, world) -
 
     loc_c = await transaction(
         database,
-        lambda uow: stock.create_location(
+        lambda uow: locations.create_location(
             uow,
             world.admin,
             code=f"C-{world.c.code[-8:]}",
@@ -171,5 +171,5 @@ async def test_fifty_concurrent_writers_on_one_level_end_exact(database, world) 
     assert total == level.on_hand
     assert count == 1 + 50 - refused
     assert level.version == count
-    drift = await transaction(database, stock.ledger_drift, readonly=True)
+    drift = await transaction(database, stock_checks.ledger_drift, readonly=True)
     assert drift == []

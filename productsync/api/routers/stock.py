@@ -31,7 +31,7 @@ from productsync.api.schemas.stock import (
 )
 from productsync.domain.access import Scope
 from productsync.domain.inventory import Location, MovementKind
-from productsync.services import availability, lots, stock
+from productsync.services import availability, locations, lots, returns, stock, stock_checks, transfers
 from productsync.services.availability import Availability
 from productsync.services.catalog import find_product
 from productsync.services.stock import StockChange
@@ -43,7 +43,7 @@ router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 @router.post("/locations", status_code=201, response_model=LocationOut, tags=["stock"])
 async def create_location(body: LocationIn, request: Request, hub: HubDep, actor: ActorDep) -> Response:
     async def use_case(uow: UnitOfWork) -> Location:
-        return await stock.create_location(
+        return await locations.create_location(
             uow,
             actor,
             code=body.code,
@@ -64,7 +64,7 @@ async def create_location(body: LocationIn, request: Request, hub: HubDep, actor
 
 @router.get("/locations", response_model=list[LocationOut], tags=["stock"])
 async def list_locations(hub: HubDep, actor: ActorDep) -> list[LocationOut]:
-    found = await transaction(hub.db, lambda uow: stock.list_locations(uow, actor), readonly=True)
+    found = await transaction(hub.db, lambda uow: locations.list_locations(uow, actor), readonly=True)
     return [LocationOut.model_validate(loc) for loc in found]
 
 
@@ -123,7 +123,7 @@ async def inventory_accuracy(
     """Cycle-count accuracy over your products (`POST /v1/stock/set` records a count
     with what was expected), at one location or everywhere."""
     found = await transaction(
-        hub.db, lambda uow: stock.inventory_accuracy(uow, actor, location_id), readonly=True
+        hub.db, lambda uow: stock_checks.inventory_accuracy(uow, actor, location_id), readonly=True
     )
     return AccuracyOut(
         location_id=location_id,
@@ -186,8 +186,8 @@ async def transfer_stock(body: TransferIn, request: Request, hub: HubDep, actor:
     """Move stock between two locations: one atomic pair of `transfer` movements.
     Stock held by reservations does not move (409 if the free stock is short)."""
 
-    async def use_case(uow: UnitOfWork) -> stock.Transfer:
-        return await stock.transfer_stock(
+    async def use_case(uow: UnitOfWork) -> transfers.Transfer:
+        return await transfers.transfer_stock(
             uow,
             actor,
             from_location_id=body.from_location_id,
@@ -199,7 +199,7 @@ async def transfer_stock(body: TransferIn, request: Request, hub: HubDep, actor:
             reason=body.reason,
         )
 
-    def reply(t: stock.Transfer) -> Reply:
+    def reply(t: transfers.Transfer) -> Reply:
         out = TransferOut(
             transfer_id=t.transfer_id,
             product_id=t.product.id,
@@ -217,8 +217,8 @@ async def transfer_stock(body: TransferIn, request: Request, hub: HubDep, actor:
 async def return_sale(body: ReturnIn, request: Request, hub: HubDep, actor: ActorDep) -> Response:
     """Goods coming back against a sale (its ledger id), restockable or written off."""
 
-    async def use_case(uow: UnitOfWork) -> stock.Return:
-        return await stock.return_sale(
+    async def use_case(uow: UnitOfWork) -> returns.Return:
+        return await returns.return_sale(
             uow,
             actor,
             sale_movement_id=body.sale_movement_id,
@@ -228,7 +228,7 @@ async def return_sale(body: ReturnIn, request: Request, hub: HubDep, actor: Acto
             unit=body.unit,
         )
 
-    def reply(r: stock.Return) -> Reply:
+    def reply(r: returns.Return) -> Reply:
         out = ReturnOut(
             product_id=r.product.id,
             sku=r.product.sku,
@@ -296,8 +296,8 @@ def _availability_out(a: Availability, codes: dict[uuid.UUID, str]) -> Availabil
 
 
 async def _location_codes(hub: HubDep, actor: ActorDep) -> dict[uuid.UUID, str]:
-    locations = await transaction(hub.db, lambda uow: stock.list_locations(uow, actor), readonly=True)
-    return {loc.id: loc.code for loc in locations}
+    found = await transaction(hub.db, lambda uow: locations.list_locations(uow, actor), readonly=True)
+    return {loc.id: loc.code for loc in found}
 
 
 @router.get("/products/{product_id}/availability", response_model=AvailabilityOut, tags=["stock"])
