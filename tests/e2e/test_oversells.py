@@ -211,24 +211,7 @@ def test_paid_orders_beyond_stock_from_stripe_and_shopify_are_recorded_with_over
         assert row["order_ref"] == paid["data"]["object"]["id"] and row["quantity"] == 3
     nail = demo.product["nailco"]
     with server.client("nailco") as c:
-        location = _location(c)
-        made = c.post(
-            "/v1/channels",
-            json={
-                "name": f"shopify {uuid.uuid4().hex[:6]}",
-                "kind": "shopify",
-                "url": "https://nailco.invalid",
-                "location_ids": [location],
-                "credentials": {"access_token": "shpat_x", "webhook_secret": "shh"},
-            },
-        )
-        assert made.status_code == 201, made.text
-        channel = made.json()["id"]
-        c.patch(f"/v1/channels/{channel}", json={"status": "paused"})  # no outbound calls
-        c.put(
-            f"/v1/channels/{channel}/mappings",
-            json={"mappings": [{"external_id": "5001", "product_id": nail["id"]}]},
-        )
+        channel, _ = _paused_shopify_channel(c, nail["id"])
     order = json.dumps({"id": 77001, "line_items": [{"id": 1, "variant_id": 5001, "quantity": 2}]}).encode()
     digest = base64.b64encode(hmac.new(b"shh", order, hashlib.sha256).digest()).decode()
     headers = {
@@ -248,6 +231,28 @@ def test_paid_orders_beyond_stock_from_stripe_and_shopify_are_recorded_with_over
         assert row["order_ref"] == "77001" and row["quantity"] == 2 and row["id"] == line["oversell_id"]
 
 
+def _paused_shopify_channel(c: httpx.Client, product_id: str) -> tuple[str, str]:
+    """A paused (so never calling out) Shopify channel at the caller's location, with
+    variant 5001 mapped to ``product_id`` and webhook secret ``shh``: (channel, location)."""
+    location = _location(c)
+    made = c.post(
+        "/v1/channels",
+        json={
+            "name": f"shopify {uuid.uuid4().hex[:6]}",
+            "kind": "shopify",
+            "url": "https://nailco.invalid",
+            "location_ids": [location],
+            "credentials": {"access_token": "shpat_x", "webhook_secret": "shh"},
+        },
+    )
+    assert made.status_code == 201, made.text
+    channel = made.json()["id"]
+    c.patch(f"/v1/channels/{channel}", json={"status": "paused"})
+    mapping = {"external_id": "5001", "product_id": product_id}
+    c.put(f"/v1/channels/{channel}/mappings", json={"mappings": [mapping]})
+    return channel, location
+
+
 def _shopify(c: httpx.Client, channel: str, body: dict[str, Any], topic: str) -> httpx.Response:
     raw = json.dumps(body).encode()
     headers = {
@@ -264,24 +269,7 @@ def test_a_shopify_order_through_both_order_topics_sells_once_and_a_refund_retur
 ) -> None:
     nail = demo.product["nailco"]
     with server.client("nailco") as c:
-        location = _location(c)
-        made = c.post(
-            "/v1/channels",
-            json={
-                "name": f"shopify {uuid.uuid4().hex[:6]}",
-                "kind": "shopify",
-                "url": "https://nailco.invalid",
-                "location_ids": [location],
-                "credentials": {"access_token": "shpat_x", "webhook_secret": "shh"},
-            },
-        )
-        assert made.status_code == 201, made.text
-        channel = made.json()["id"]
-        c.patch(f"/v1/channels/{channel}", json={"status": "paused"})  # no outbound calls
-        c.put(
-            f"/v1/channels/{channel}/mappings",
-            json={"mappings": [{"external_id": "5001", "product_id": nail["id"]}]},
-        )
+        channel, location = _paused_shopify_channel(c, nail["id"])
         received = c.post(
             "/v1/stock/adjustments",
             json={"product_id": nail["id"], "location_id": location, "delta": 5},
