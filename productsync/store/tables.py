@@ -547,3 +547,14 @@ inbound_receipts = Table(
     Column("response", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False, index=True),
 )
+
+# Tables of later areas live in their own modules on this metadata; importing them here
+# registers them wherever ``metadata`` is used (Alembic, the schema tests).
+from productsync.store import (  # noqa: E402, F401 - registration import, see above
+    tables_channel_state,
+    tables_jobs,
+    tables_onboarding,
+    tables_payments,
+    tables_reconcile,
+    tables_schedules,
+)

@@ -1,0 +1,21 @@
+"""channel reconciliation reports and consistency history
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-11-23 21:15:00
+"""
+
+from alembic import op  # noqa: F401 - placeholder reserved by the issue-11 plan; filled in by its owner
+
+revision = "0017"
+down_revision = "0016"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

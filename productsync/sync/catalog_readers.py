@@ -1,0 +1,30 @@
+"""Read what a channel holds, whatever its kind: one async iterator of ``ChannelItem``.
+
+Placeholder of the issue-11 plan: the reconciliation helper owns this module and wires
+the readers by channel kind:
+
+- ``shopify``: ``productsync.sync.shopify_catalog.read_shopify_catalog`` (GraphQL Admin API:
+  paged ``productVariants`` for small shops, ``bulkOperationRunQuery`` JSONL for large ones);
+- ``woocommerce``: ``productsync.sync.woocommerce_catalog.read_woocommerce_catalog`` (REST v3
+  ``GET products`` pages plus each variable product's ``variations``);
+- pull feeds: ``productsync.sync.feeds.read_pull_feed_items``;
+- webhook channels with ``config.state_url``: the small state contract (reconciliation).
+
+Every reader has the ``CatalogReader`` signature and goes through the SSRF ``TargetGuard``
+(``productsync.sync.guard.pinned_client(guard)`` for httpx).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from productsync.domain.channel_catalog import ChannelItem
+from productsync.domain.channels import Channel
+from productsync.sync.guard import TargetGuard
+
+
+class CatalogReader(Protocol):
+    def __call__(
+        self, channel: Channel, credentials: dict[str, str], *, guard: TargetGuard, timeout: float
+    ) -> AsyncIterator[ChannelItem]: ...
