@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from productsync.cli_exports import export as export_command
 from productsync.config import Settings
 from productsync.domain.access import Scope, system_actor
 from productsync.domain.errors import DomainError
@@ -24,6 +25,7 @@ secrets_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(secrets_app, name="secrets")
+app.command("export")(export_command)
 console = Console(stderr=True)
 out = Console()
 # What "all partner scopes" means for `keys create --partner X`: everything but admin.

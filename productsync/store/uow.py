@@ -31,6 +31,7 @@ from productsync.store.repositories.catalog import (
 )
 from productsync.store.repositories.channels import AliasRepository, ChannelRepository, MappingRepository
 from productsync.store.repositories.deliveries import DeliveryRepository
+from productsync.store.repositories.exports import ExportRepository
 from productsync.store.repositories.inbound import ConflictRepository, ReceiptRepository
 from productsync.store.repositories.log import (
     AuditRepository,
@@ -73,6 +74,7 @@ class UnitOfWork:
     reservations: ReservationRepository
     lots: LotRepository
     oversells: OversellRepository
+    exports: ExportRepository
 
     def __init__(self, db: Database, *, readonly: bool = False, request_id: str | None = None) -> None:
         self.db = db
@@ -119,6 +121,7 @@ class UnitOfWork:
         self.reservations = ReservationRepository(conn, self.journal)
         self.lots = LotRepository(conn)
         self.oversells = OversellRepository(conn)
+        self.exports = ExportRepository(conn)
         return self
 
     @property

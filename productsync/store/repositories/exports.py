@@ -1,0 +1,321 @@
+"""Set-based, keyset-paged reads behind exports and channel slices.
+
+Every read takes ``after`` (the last key of the previous page) and ``limit``: pages are
+walked by primary key (or another indexed key), never with OFFSET, so page N costs what
+page 1 costs and memory is one page whatever the catalog's size. JSON columns are read
+as their stored text (a cast), so an export copies them out without parsing and
+re-serializing every row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Any
+
+from sqlalchemy import Text, cast, false, or_, select, tuple_
+from sqlalchemy.engine import Row
+
+from productsync.domain.catalog import Product, ProductStatus
+from productsync.domain.events import EventType
+from productsync.store.repositories.base import Repository
+from productsync.store.repositories.catalog import _product
+from productsync.store.tables import (
+    categories,
+    channels,
+    locations,
+    lots,
+    outbox,
+    partners,
+    price_entries,
+    price_lists,
+    product_aliases,
+    products,
+    sku_mappings,
+    stock_levels,
+)
+
+_P = products.c
+_OWNER = partners.c.code.label("partner")
+_PRODUCT_COLUMNS = (
+    _P.id,
+    _P.sku,
+    _OWNER,
+    _P.name,
+    categories.c.code.label("category"),
+    _P.description,
+    _P.base_unit,
+    cast(_P.barcodes, Text).label("barcodes"),
+    _P.tax_class,
+    _P.status,
+    cast(_P.attributes, Text).label("attributes"),
+    cast(_P.texts, Text).label("texts"),
+    _P.allow_backorders,
+    cast(_P.packs, Text).label("packs"),
+)
+_WITH_OWNER = products.join(partners, partners.c.id == _P.owner_partner_id)
+
+# Which events say that a thing of each kind changed (directed events, such as a
+# correction pushed to one channel, change nothing and are left out).
+PRODUCT_EVENTS = (EventType.PRODUCT_CREATED, EventType.PRODUCT_UPDATED, EventType.PRODUCT_ARCHIVED)
+STOCK_EVENTS = (EventType.STOCK_CHANGED,)
+PRICE_EVENTS = (EventType.PRICE_CHANGED,)
+STATE_EVENTS = PRODUCT_EVENTS + STOCK_EVENTS + PRICE_EVENTS
+
+
+def _owned(owners: AbstractSet[uuid.UUID] | None) -> Any:
+    """Products whose owner is in ``owners`` (None: every partner, an admin)."""
+    if owners is None:
+        return _P.id.is_not(None)
+    return _P.owner_partner_id.in_(owners) if owners else false()
+
+
+class ExportRepository(Repository):
+    # --- products ---------------------------------------------------------------------
+
+    async def product_rows(
+        self,
+        *,
+        owners: AbstractSet[uuid.UUID] | None,
+        after: uuid.UUID | None,
+        limit: int,
+        ids: Collection[uuid.UUID] | None = None,
+    ) -> Sequence[Row[Any]]:
+        """Products by id, with their owner's and category's codes and JSON as text."""
+        stmt = (
+            select(*_PRODUCT_COLUMNS)
+            .select_from(_WITH_OWNER.join(categories, categories.c.id == _P.category_id))
+            .where(_owned(owners))
+            .order_by(_P.id)
+            .limit(limit)
+        )
+        if after is not None:
+            stmt = stmt.where(_P.id > after)
+        if ids is not None:
+            stmt = stmt.where(_P.id.in_(list(ids)))
+        return list(await self.conn.execute(stmt))
+
+    # --- stock --------------------------------------------------------------------------
+
+    async def level_rows(
+        self,
+        *,
+        owners: AbstractSet[uuid.UUID] | None,
+        after: tuple[uuid.UUID, uuid.UUID] | None,
+        limit: int,
+        keys: Collection[tuple[uuid.UUID, str]] | None = None,
+    ) -> Sequence[Row[Any]]:
+        """Stock levels by (product, location) with SKU, owner code and location code;
+        ``keys`` narrows to (product id, location code) pairs (a delta)."""
+        sl = stock_levels.c
+        stmt = (
+            select(
+                sl.product_id,
+                sl.location_id,
+                _P.sku,
+                _OWNER,
+                locations.c.code.label("location"),
+                sl.on_hand,
+                sl.safety_stock,
+            )
+            .select_from(
+                stock_levels.join(products, _P.id == sl.product_id)
+                .join(partners, partners.c.id == _P.owner_partner_id)
+                .join(locations, locations.c.id == sl.location_id)
+            )
+            .where(_owned(owners))
+            .order_by(sl.product_id, sl.location_id)
+            .limit(limit)
+        )
+        if after is not None:
+            stmt = stmt.where(tuple_(sl.product_id, sl.location_id) > tuple_(*after))
+        if keys is not None:
+            stmt = stmt.where(tuple_(sl.product_id, locations.c.code).in_(list(keys)))
+        return list(await self.conn.execute(stmt))
+
+    async def lots_of(
+        self, product_ids: Collection[uuid.UUID]
+    ) -> dict[tuple[uuid.UUID, uuid.UUID], list[Row[Any]]]:
+        """Lots holding stock of these products, per level, in expiry order (one query)."""
+        out: dict[tuple[uuid.UUID, uuid.UUID], list[Row[Any]]] = {}
+        if not product_ids:
+            return out
+        t = lots.c
+        stmt = (
+            select(t.product_id, t.location_id, t.lot_number, t.expires_on, t.quantity)
+            .where(t.product_id.in_(list(product_ids)), t.quantity > 0)
+            .order_by(t.product_id, t.location_id, t.expires_on, t.lot_number)
+        )
+        found: list[Row[Any]] = list(await self.conn.execute(stmt))
+        for r in found:
+            out.setdefault((r.product_id, r.location_id), []).append(r)
+        return out
+
+    # --- prices -------------------------------------------------------------------------
+
+    async def price_rows(
+        self,
+        *,
+        owners: AbstractSet[uuid.UUID] | None,
+        after: tuple[uuid.UUID, uuid.UUID, int] | None,
+        limit: int,
+        pairs: Collection[tuple[uuid.UUID, uuid.UUID]] | None = None,
+    ) -> Sequence[Row[Any]]:
+        """Price tiers by (price list, product, entry id): a product's tier set on a list
+        is contiguous. A partner reads lists it owns, shared ones and hub-wide ones, for
+        products it may read. ``pairs`` narrows to (price list, product) pairs."""
+        pe = price_entries.c
+        stmt = (
+            select(
+                pe.price_list_id,
+                pe.product_id,
+                pe.id,
+                _P.sku,
+                _OWNER,
+                pe.amount,
+                pe.min_quantity,
+                pe.valid_from,
+                pe.valid_to,
+            )
+            .select_from(
+                price_entries.join(products, _P.id == pe.product_id)
+                .join(partners, partners.c.id == _P.owner_partner_id)
+                .join(price_lists, price_lists.c.id == pe.price_list_id)
+            )
+            .where(_owned(owners))
+            .order_by(pe.price_list_id, pe.product_id, pe.id)
+            .limit(limit)
+        )
+        if owners is not None:
+            stmt = stmt.where(
+                or_(price_lists.c.owner_partner_id.is_(None), price_lists.c.owner_partner_id.in_(owners))
+            )
+        if after is not None:
+            stmt = stmt.where(tuple_(pe.price_list_id, pe.product_id, pe.id) > tuple_(*after))
+        if pairs is not None:
+            stmt = stmt.where(tuple_(pe.price_list_id, pe.product_id).in_(list(pairs)))
+        return list(await self.conn.execute(stmt))
+
+    # --- mappings and aliases -----------------------------------------------------------
+
+    async def mapping_rows(
+        self,
+        *,
+        channel_owners: AbstractSet[uuid.UUID] | None,
+        owners: AbstractSet[uuid.UUID] | None,
+        channel_id: uuid.UUID | None,
+        after: tuple[uuid.UUID, str] | None,
+        limit: int,
+    ) -> Sequence[Row[Any]]:
+        """SKU mappings by (channel, external id), of channels the caller administers
+        (``channel_owners``; None: all) and products it may read."""
+        m = sku_mappings.c
+        stmt = (
+            select(m.channel_id, m.external_id, _P.sku, _OWNER, m.external_sku)
+            .select_from(
+                sku_mappings.join(products, _P.id == m.product_id)
+                .join(partners, partners.c.id == _P.owner_partner_id)
+                .join(channels, channels.c.id == m.channel_id)
+            )
+            .where(_owned(owners))
+            .order_by(m.channel_id, m.external_id)
+            .limit(limit)
+        )
+        if channel_owners is not None:
+            stmt = stmt.where(channels.c.owner_partner_id.in_(channel_owners) if channel_owners else false())
+        if channel_id is not None:
+            stmt = stmt.where(m.channel_id == channel_id)
+        if after is not None:
+            stmt = stmt.where(tuple_(m.channel_id, m.external_id) > tuple_(*after))
+        return list(await self.conn.execute(stmt))
+
+    async def alias_rows(
+        self, *, owners: AbstractSet[uuid.UUID] | None, after: tuple[str, str] | None, limit: int
+    ) -> Sequence[Row[Any]]:
+        """Aliases by (scheme, code) of products the caller may read."""
+        a = product_aliases.c
+        stmt = (
+            select(a.scheme, a.code, _P.sku, _OWNER)
+            .select_from(product_aliases.join(_WITH_OWNER, _P.id == a.product_id))
+            .where(_owned(owners))
+            .order_by(a.scheme, a.code)
+            .limit(limit)
+        )
+        if after is not None:
+            stmt = stmt.where(tuple_(a.scheme, a.code) > tuple_(*after))
+        return list(await self.conn.execute(stmt))
+
+    # --- what changed -------------------------------------------------------------------
+
+    async def changes(
+        self, *, after_seq: int, upto_seq: int, types: Sequence[EventType], limit: int
+    ) -> Sequence[Row[Any]]:
+        """Public events in (after_seq, upto_seq] of these types, in seq order: their seq,
+        product id, location code (stock) and price list id (prices)."""
+        o = outbox.c
+        stmt = (
+            select(
+                o.seq,
+                o.product_id,
+                o.data["location_code"].as_string().label("location_code"),
+                o.data["price_list_id"].as_string().label("price_list_id"),
+            )
+            .where(
+                o.seq > after_seq,
+                o.seq <= upto_seq,
+                o.channel_id.is_(None),
+                o.product_id.is_not(None),
+                o.type.in_([t.value for t in types]),
+            )
+            .order_by(o.seq)
+            .limit(limit)
+        )
+        return list(await self.conn.execute(stmt))
+
+    # --- channel slices -----------------------------------------------------------------
+
+    async def slice_products(
+        self,
+        *,
+        partner_ids: Collection[uuid.UUID],
+        category_ids: Collection[uuid.UUID],
+        after: uuid.UUID | None,
+        limit: int,
+        ids: Collection[uuid.UUID] | None = None,
+    ) -> list[Product]:
+        """Active products of a channel's slice (its partners and categories; none named:
+        all), by id."""
+        stmt = select(products).where(_P.status == ProductStatus.ACTIVE.value).order_by(_P.id).limit(limit)
+        if partner_ids:
+            stmt = stmt.where(_P.owner_partner_id.in_(list(partner_ids)))
+        if category_ids:
+            stmt = stmt.where(_P.category_id.in_(list(category_ids)))
+        if after is not None:
+            stmt = stmt.where(_P.id > after)
+        if ids is not None:
+            stmt = stmt.where(_P.id.in_(list(ids)))
+        return [_product(r) for r in await self.conn.execute(stmt)]
+
+    async def external_ids(
+        self, channel_id: uuid.UUID, product_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[str, ...]]:
+        """A channel's external ids of many products (one query), in id order."""
+        if not product_ids:
+            return {}
+        m = sku_mappings.c
+        stmt = (
+            select(m.product_id, m.external_id)
+            .where(m.channel_id == channel_id, m.product_id.in_(list(product_ids)))
+            .order_by(m.product_id, m.external_id)
+        )
+        out: dict[uuid.UUID, list[str]] = {}
+        for r in await self.conn.execute(stmt):
+            out.setdefault(r.product_id, []).append(r.external_id)
+        return {pid: tuple(ids) for pid, ids in out.items()}
+
+    async def partner_codes(self, partner_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+        if not partner_ids:
+            return {}
+        stmt = select(partners.c.id, partners.c.code).where(partners.c.id.in_(list(partner_ids)))
+        return {r.id: r.code for r in await self.conn.execute(stmt)}
