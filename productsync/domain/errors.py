@@ -45,6 +45,7 @@ class ErrorCode(StrEnum):
     BUNDLE_STOCK = "bundle-stock"
     OVERSELL_RESOLVED = "oversell-resolved"
     TARGET_NOT_ALLOWED = "target-not-allowed"  # a channel URL or its address fails the SSRF guard
+    AMBIGUOUS_SKU = "ambiguous-sku"  # a SKU several visible partners use: name product_id or partner
 
 
 class DomainError(Exception):

@@ -14,6 +14,7 @@ from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFoun
 from productsync.domain.events import EventType, product_event
 from productsync.domain.identifiers import gtin14, normalize_gtin
 from productsync.domain.instants import to_utc
+from productsync.domain.sku_namespaces import choose
 from productsync.services.bundles import check_components
 from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
@@ -115,8 +116,12 @@ async def create_product(uow: UnitOfWork, actor: Actor, new: NewProduct) -> Prod
     product = rules.create_product(new, category, now=uow.now)
     if product.is_bundle:
         await check_components(uow, actor, product.owner_partner_id, list(product.components))
-    if await uow.products.sku_exists(product.sku):
-        raise Conflict(f"SKU {product.sku} already exists", code=ErrorCode.DUPLICATE, sku=product.sku)
+    # SKUs are unique per owner partner: another partner's use of it is no conflict
+    # (and is never hinted at), the owner's own second use is.
+    if await uow.products.sku_taken(product.owner_partner_id, product.sku):
+        raise Conflict(
+            f"SKU {product.sku} already exists for this partner", code=ErrorCode.DUPLICATE, sku=product.sku
+        )
     await _check_barcodes_free(uow, product)
     await uow.products.add(product)
     snap = product.snapshot()
@@ -143,20 +148,36 @@ async def get_product(uow: UnitOfWork, actor: Actor, product_id: uuid.UUID) -> P
 
 
 async def find_product(
-    uow: UnitOfWork, actor: Actor, *, product_id: uuid.UUID | None = None, sku: str | None = None
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    product_id: uuid.UUID | None = None,
+    sku: str | None = None,
+    partner: str | None = None,
+    for_write: bool = False,
 ) -> Product:
-    """A visible product by id or SKU (the SKU is normalized the same way it was stored)."""
+    """A visible product by id, or by SKU (normalized the same way it was stored) among
+    the products the actor can see, narrowed by ``partner`` (a partner code or id); a
+    partner key writing (``for_write``) means its own product first. Several visible
+    matches are a 409 ``ambiguous-sku`` listing them (domain/sku_namespaces.py)."""
     if product_id is not None:
         product = await uow.products.get(product_id)
-        ref: object = product_id
-    elif sku is not None:
-        product = await uow.products.get_by_sku(sku.strip().upper())
-        ref = sku
-    else:
+        if product is None or not actor.can_read(product.owner_partner_id):
+            raise NotFound("product", product_id)
+        return product
+    if sku is None:
         raise InvalidInput("give either sku or product_id", field="sku")
-    if product is None or not actor.can_read(product.owner_partner_id):
-        raise NotFound("product", ref)
-    return product
+    key = sku.strip().upper()
+    readable = actor.readable_owners()
+    found = await uow.products.sku_candidates(key, readable)
+    chosen = choose(
+        key,
+        [c for _, c in found],
+        readable=readable,
+        writer=actor.partner_id if for_write and not actor.is_admin else None,
+        partner=partner,
+    )
+    return next(p for p, c in found if c == chosen)
 
 
 async def list_products(
@@ -170,13 +191,23 @@ async def list_products(
     barcode: str | None = None,
     include_archived: bool = False,
     after_sku: str | None = None,
+    after_id: uuid.UUID | None = None,
     limit: int = 50,
+    partner: str | None = None,
 ) -> list[Product]:
     """Products the actor may read, filtered; a barcode is matched in its GTIN-14 form,
-    so a scanner's EAN-13 finds a product registered with the same item's GTIN-14."""
+    so a scanner's EAN-13 finds a product registered with the same item's GTIN-14. A SKU
+    filter lists every visible partner's product using it; ``partner`` (a partner code)
+    keeps one partner's. Pages follow (SKU, product id), as several partners may share a
+    SKU."""
     actor.require(Scope.CATALOG_READ)
     owners = actor.readable_owners()
     category_id = (await resolve_category(uow, category)).id if category else None
+    if partner is not None:
+        named = await uow.partners.get_by_code(partner.strip().lower())
+        if named is None or partner_id not in (None, named.id):
+            return []  # an unknown partner has no products (and no 404 hints at partners)
+        partner_id = named.id
     return await uow.products.find(
         owners={o for o in owners if o is not None} if owners is not None else None,
         partner_id=partner_id,
@@ -186,6 +217,7 @@ async def list_products(
         barcode14=None if barcode is None else gtin14(normalize_gtin(barcode)),
         include_archived=include_archived,
         after_sku=after_sku,
+        after_id=after_id,
         limit=limit,
     )
 

@@ -12,7 +12,8 @@ from productsync.domain import channels as rules
 from productsync.domain.access import Actor, Scope
 from productsync.domain.catalog import normalize_locale
 from productsync.domain.channels import Channel, ChannelStatus, NewChannel
-from productsync.domain.errors import ErrorCode, InvalidInput, NotFound, PreconditionFailed
+from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound, PreconditionFailed
+from productsync.domain.sku_namespaces import choose
 from productsync.domain.targets import STRICT, TargetPolicy, check_url_target
 from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
@@ -241,13 +242,17 @@ class MappingIn:
     sku: str | None = None
     product_id: uuid.UUID | None = None
     external_sku: str | None = None
+    partner: str | None = None  # whose ``sku`` (a partner code), when several partners use it
 
 
 async def upsert_mappings(
     uow: UnitOfWork, actor: Actor, channel_id: uuid.UUID, items: list[MappingIn]
 ) -> int:
     """All or nothing: every row must name a product the channel's owner can read; the
-    refusal lists every bad row by index, so a feed can be fixed in one go."""
+    refusal lists every bad row by index, so a feed can be fixed in one go. A SKU is
+    chosen among the products the channel's owner can read; a row whose SKU several of
+    those partners use is refused with its candidates (409 ``ambiguous-sku`` when that
+    is all that is wrong) and names ``partner`` or ``product_id`` instead."""
     channel = await get_channel(uow, actor, channel_id)
     owner_readable: set[uuid.UUID] | None = None
     if channel.owner_partner_id is not None:
@@ -265,7 +270,17 @@ async def upsert_mappings(
         if item.product_id is not None:
             product = await uow.products.get(item.product_id)
         elif item.sku is not None:
-            product = await uow.products.get_by_sku(item.sku.strip().upper())
+            key = item.sku.strip().upper()
+            found = await uow.products.sku_candidates(key, owner_readable)
+            try:
+                chosen = choose(key, [c for _, c in found], readable=None, partner=item.partner)
+            except NotFound:
+                product = None
+            except Conflict as exc:
+                problems.append({"index": i, "message": exc.detail, "code": exc.code.value, **exc.data})
+                continue
+            else:
+                product = next(p for p, c in found if c == chosen)
         else:
             problems.append({"index": i, "message": "give sku or product_id"})
             continue
@@ -281,11 +296,10 @@ async def upsert_mappings(
             "external_sku": item.external_sku,
         }
     if problems:
-        raise InvalidInput(
-            f"{len(problems)} of {len(items)} mappings are invalid; nothing was changed",
-            code=ErrorCode.INVALID_INPUT,
-            errors=problems,
-        )
+        message = f"{len(problems)} of {len(items)} mappings are invalid; nothing was changed"
+        if all(p.get("code") == ErrorCode.AMBIGUOUS_SKU.value for p in problems):
+            raise Conflict(message, code=ErrorCode.AMBIGUOUS_SKU, errors=problems)
+        raise InvalidInput(message, code=ErrorCode.INVALID_INPUT, errors=problems)
     await uow.mappings.upsert(channel.id, list(rows.values()), uow.now)
     await record(
         uow,

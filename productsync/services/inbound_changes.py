@@ -28,6 +28,7 @@ from productsync.domain.inventory import MovementKind
 from productsync.domain.money import parse_amount
 from productsync.domain.pricing import PriceEntry
 from productsync.domain.quantities import format_quantity, to_quantity
+from productsync.domain.sku_namespaces import choose
 from productsync.services import catalog, oversells, pricing, stock
 from productsync.services.snapshots import product_state
 from productsync.store.repositories.log import event_row
@@ -55,6 +56,7 @@ class InboundChange:
     external_sku: str | None = None
     alias: str | None = None  # "scheme:code", a hub-wide product alias
     order_ref: str | None = None  # the channel's order, named on an oversell
+    partner: str | None = None  # whose ``sku`` (a partner code), when the channel sees several
 
     def payload(self) -> dict[str, Any]:
         """JSON-ready, for the review queue and the audit log."""
@@ -77,6 +79,7 @@ class InboundChange:
             "external_sku": self.external_sku,
             "alias": self.alias,
             "order_ref": self.order_ref,
+            "partner": self.partner,
         }
 
 
@@ -101,12 +104,34 @@ def is_stock(kind: ChangeKind) -> bool:
     return kind in (ChangeKind.STOCK_DELTA, ChangeKind.STOCK_ABSOLUTE)
 
 
+def writes_catalog(kind: InboundType) -> bool:
+    """Counts, restocks, prices and content are edits, which only the product's owner's
+    channels may make; sales and returns are facts any channel of the slice may report
+    (the same rule as services/inbound.py ``meaning_writes_catalog``)."""
+    return kind not in (InboundType.SALE, InboundType.RETURN)
+
+
+async def _by_sku(uow: UnitOfWork, channel: Channel, change: InboundChange, sku: str) -> Product:
+    """A SKU among the products the channel sees. An edit means the channel's owner's own
+    product first (it may edit no other); a sale or return of a SKU several partners of
+    the channel's slice use is a 409 ``ambiguous-sku``: send ``partner`` or ``product_id``."""
+    key = sku.strip().upper()
+    found = [
+        (p, c)
+        for p, c in await uow.products.sku_candidates(key, set(channel.partner_ids) or None)
+        if channel.sees(owner_partner_id=p.owner_partner_id, category_id=p.category_id)
+    ]
+    writer = channel.owner_partner_id if writes_catalog(change.type) else None
+    chosen = choose(key, [c for _, c in found], readable=None, writer=writer, partner=change.partner)
+    return next(p for p, c in found if c == chosen)
+
+
 async def find_product(uow: UnitOfWork, channel: Channel, change: InboundChange) -> Product | None:
     """The product the change names; None for an external id the channel has not mapped."""
     if change.product_id is not None:
         product = await uow.products.get(change.product_id)
     elif change.sku is not None:
-        product = await uow.products.get_by_sku(change.sku.strip().upper())
+        product = await _by_sku(uow, channel, change, change.sku)
     elif change.external_id is not None or change.external_sku is not None or change.alias is not None:
         if change.external_id is not None:
             product_id = await uow.mappings.product_for(channel.id, change.external_id)

@@ -3,8 +3,10 @@
 ``payment_intent.succeeded`` and ``checkout.session.completed`` record a sale;
 ``charge.refunded`` records a return (restockable) at the location of the sale. What
 is sold comes from the object's metadata: ``sku``, ``quantity`` and optional
-``location_id``. Without a location the sale is taken from the location with the most
-available stock of that product. A checkout that reserved first names its reservation
+``location_id``; as SKUs are unique per partner, ``partner`` (its code) or ``product_id``
+names the product when several partners use the SKU (else 409 ``ambiguous-sku``).
+Without a location the sale is taken from the location with the most available stock
+of that product. A checkout that reserved first names its reservation
 instead, in metadata ``reservation_id`` or ``reservation_ref`` (the reservation's
 ``external_ref``, e.g. the order number): the sale event then commits that
 reservation, whose holds become the sale. The signature is checked by the HTTP layer
@@ -27,7 +29,7 @@ from productsync.domain.errors import InvalidInput, NotFound
 from productsync.domain.inventory import MovementKind
 from productsync.domain.quantities import format_quantity
 from productsync.domain.reservations import ReservationStatus
-from productsync.services import oversells, reservations, stock
+from productsync.services import catalog, oversells, reservations, stock
 from productsync.services.inbound_changes import InboundResult
 from productsync.services.oversells import REASON_MAX
 from productsync.store.uow import UnitOfWork
@@ -62,6 +64,16 @@ def _named_location(meta: dict[str, str]) -> uuid.UUID | None:
         return uuid.UUID(raw)
     except ValueError as exc:
         raise InvalidInput("metadata.location_id is not a UUID", field="metadata.location_id") from exc
+
+
+def _named_product(meta: dict[str, str]) -> uuid.UUID | None:
+    raw = meta.get("product_id")
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise InvalidInput("metadata.product_id is not a UUID", field="metadata.product_id") from exc
 
 
 async def _sale_location(uow: UnitOfWork, product_id: uuid.UUID, meta: dict[str, str]) -> uuid.UUID:
@@ -105,12 +117,12 @@ async def _apply(uow: UnitOfWork, event_id: str, event: dict[str, Any]) -> Inbou
     meta = _metadata(obj)
     if kind in SALES and ("reservation_id" in meta or "reservation_ref" in meta):
         return await _commit_reservation(uow, base, meta)
-    sku = meta.get("sku")
-    if not sku:
+    sku, product_id = meta.get("sku"), _named_product(meta)
+    if not sku and product_id is None:
         return InboundResult(200, {**base, "outcome": "ignored", "reason": "no sku in metadata"})
-    product = await uow.products.get_by_sku(sku.strip().upper())
-    if product is None:
-        raise NotFound("product", sku)
+    product = await catalog.find_product(
+        uow, _ACTOR, product_id=product_id, sku=sku or None, partner=meta.get("partner")
+    )
     quantity = _quantity(meta)
     payment = _ref(obj.get("payment_intent")) or _ref(obj.get("id")) or event_id
     if kind in SALES:

@@ -35,6 +35,7 @@ from productsync.domain.reservations import (
     allocate,
     check_ttl,
 )
+from productsync.domain.sku_namespaces import SkuCandidate, choose
 from productsync.domain.units import to_base
 from productsync.services import lots
 from productsync.services.bundles import announce_bundles
@@ -52,6 +53,7 @@ class LineRequest:
     sku: str | None = None
     unit: str | None = None
     location_id: uuid.UUID | None = None
+    partner: str | None = None  # whose SKU (a partner code), when several visible partners use it
 
 
 async def reserve(
@@ -130,13 +132,21 @@ async def reserve(
 
 
 def _named(
-    actor: Actor, req: LineRequest, by_id: dict[uuid.UUID, Product], by_sku: dict[str, Product]
+    actor: Actor,
+    req: LineRequest,
+    by_id: dict[uuid.UUID, Product],
+    by_sku: dict[str, list[SkuCandidate]],
 ) -> Product:
-    """The line's product (by id, else SKU), reported absent unless the caller may read it."""
+    """The line's product (by id, else SKU), reported absent unless the caller may read it.
+    A SKU is chosen among the visible partners' products using it: a reservation may
+    hold shared products, so no partner's is preferred and several are a 409
+    ``ambiguous-sku`` (the line then names ``product_id`` or ``partner``)."""
     if req.product_id is not None:
         product, ref = by_id.get(req.product_id), str(req.product_id)
     elif req.sku is not None:
-        product, ref = by_sku.get(req.sku.strip().upper()), req.sku
+        key = req.sku.strip().upper()
+        chosen = choose(key, by_sku.get(key, []), readable=actor.readable_owners(), partner=req.partner)
+        product, ref = by_id[chosen.product_id], req.sku
     else:
         raise InvalidInput("give either sku or product_id", field="sku")
     if product is None or not actor.can_read(product.owner_partner_id):

@@ -55,23 +55,37 @@ async def _stock_target(
     product_id: uuid.UUID | None,
     sku: str | None,
     location_id: uuid.UUID,
+    partner: str | None = None,
 ) -> tuple[Product, Location]:
-    """The product and location a stock write names, after every access rule."""
+    """The product and location a stock write names, after every access rule. By SKU a
+    partner key means its own product (it may write no other); an admin, the one product
+    using the SKU; ``partner`` names whose (domain/sku_namespaces.py)."""
     actor.require(Scope.STOCK_WRITE)
-    sku_key = sku.strip().upper() if sku is not None and product_id is None else None
+    sku_key = _sku_key(sku, product_id, partner)
     both = None
     if product_id is not None or sku_key is not None:
-        both = await uow.products.with_location(location_id, product_id=product_id, sku=sku_key)
+        owner = None if actor.is_admin else actor.partner_id
+        both = await uow.products.with_location(location_id, product_id=product_id, sku=sku_key, owner=owner)
     if both is not None and actor.can_read(both[0].owner_partner_id):
         product, location = both
-    else:  # the slow path only works out which of the two is missing or invisible
-        product = await find_product(uow, actor, product_id=product_id, sku=sku)
+    else:  # the slow path works out which is missing, invisible or ambiguous
+        product = await find_product(
+            uow, actor, product_id=product_id, sku=sku, partner=partner, for_write=True
+        )
         found = await uow.locations.get(location_id)
         if found is None:
             raise NotFound("location", location_id)
         location = found
     _check_target(actor, product, location, ref=sku or product_id)
     return product, location
+
+
+def _sku_key(sku: str | None, product_id: uuid.UUID | None, partner: str | None) -> str | None:
+    """The SKU the one-read paths may look up: none when a product id is given, or when
+    ``partner`` names whose SKU it is (rare: the slow path resolves it)."""
+    if sku is None or product_id is not None or (partner is not None and partner.strip()):
+        return None
+    return sku.strip().upper()
 
 
 def _check_target(actor: Actor, product: Product, location: Location, *, ref: object) -> None:
@@ -115,6 +129,7 @@ async def _adjust_at_target(
     location_id: uuid.UUID,
     delta: Decimal,
     kind: MovementKind,
+    partner: str | None,
 ) -> tuple[Product, Location, StockLevel, Decimal] | None:
     """The common adjustment (PostgreSQL, whole delta, no unit): read the target and change
     its level in one statement, then apply every rule of ``_stock_target`` to what came
@@ -123,7 +138,7 @@ async def _adjust_at_target(
     also says why a change cannot happen)."""
     actor.require(Scope.STOCK_WRITE)
     plain = _plain_delta(delta, kind)
-    sku_key = sku.strip().upper() if sku is not None and product_id is None else None
+    sku_key = _sku_key(sku, product_id, partner)
     if not uow.stock.is_postgres or plain is None or (product_id is None and sku_key is None):
         return None
     found = await uow.stock.apply_at_target(
@@ -140,7 +155,7 @@ async def _adjust_at_target(
         return None
     product, location, level = found
     if not actor.can_read(product.owner_partner_id):
-        await find_product(uow, actor, product_id=product_id, sku=sku)  # raises: not found
+        await find_product(uow, actor, product_id=product_id, sku=sku, for_write=True)  # raises: not found
         raise AssertionError("an unreadable product was found")
     _check_target(actor, product, location, ref=sku or product_id)
     # A whole delta of no unit is the same quantity in every base unit.
@@ -161,20 +176,29 @@ async def adjust_stock(
     reason: str | None = None,
     lot_number: str | None = None,
     expires_on: date | None = None,
+    partner: str | None = None,
 ) -> StockChange:
     """Move stock by ``delta``. The never-negative rule is checked by the database
     in the same statement that writes (a conditional update), so concurrent
-    adjustments cannot interleave between a check and a write."""
+    adjustments cannot interleave between a check and a write. A SKU names the
+    caller's own product first; ``partner`` (code) says whose SKU it is."""
     done = None
     if unit is None or not unit.strip():
         done = await _adjust_at_target(
-            uow, actor, product_id=product_id, sku=sku, location_id=location_id, delta=delta, kind=kind
+            uow,
+            actor,
+            product_id=product_id,
+            sku=sku,
+            location_id=location_id,
+            delta=delta,
+            kind=kind,
+            partner=partner,
         )
     if done is not None:
         product, location, level, delta = done
     else:
         product, location = await _stock_target(
-            uow, actor, product_id=product_id, sku=sku, location_id=location_id
+            uow, actor, product_id=product_id, sku=sku, location_id=location_id, partner=partner
         )
         # The same conversion as reservations and transfers: any unit of the kind, or a pack.
         delta = to_base(delta, unit, base=product.base_unit, packs=product.packs, field="delta")
@@ -240,12 +264,13 @@ async def set_stock(
     compare_quantity: Decimal | None = None,
     safety_stock: Decimal | None = None,
     reason: str | None = None,
+    partner: str | None = None,
 ) -> StockChange:
     """Set on_hand to a counted quantity. The ledger gets a ``count`` movement of the
     difference with the expected (previous) quantity, so counts feed accuracy.
     With ``compare_quantity`` the set only happens if on_hand still equals it."""
     product, location = await _stock_target(
-        uow, actor, product_id=product_id, sku=sku, location_id=location_id
+        uow, actor, product_id=product_id, sku=sku, location_id=location_id, partner=partner
     )
     quantity = to_quantity(quantity, unit=product.base_unit)
     if compare_quantity is not None:

@@ -38,6 +38,7 @@ async def transfer_stock(
     sku: str | None = None,
     unit: str | None = None,
     reason: str | None = None,
+    partner: str | None = None,
 ) -> Transfer:
     """Move stock between two locations as one atomic pair of ``transfer`` movements that
     share a transfer id. Held stock stays where it is held. The two levels are written in
@@ -45,7 +46,7 @@ async def transfer_stock(
     if from_location_id == to_location_id:
         raise InvalidInput("a transfer needs two different locations", field="to_location_id")
     product, source = await _stock_target(
-        uow, actor, product_id=product_id, sku=sku, location_id=from_location_id
+        uow, actor, product_id=product_id, sku=sku, location_id=from_location_id, partner=partner
     )
     _, destination = await _stock_target(
         uow, actor, product_id=product.id, sku=None, location_id=to_location_id

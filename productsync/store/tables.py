@@ -83,7 +83,9 @@ products = Table(
     "products",
     metadata,
     Column("id", Uuid, primary_key=True),
-    Column("sku", String(64), nullable=False, unique=True),
+    # Unique per owner partner (uq_products_owner_sku), not hub-wide: the id is the
+    # hub-wide identity, and two partners may use the same SKU (migration 0014).
+    Column("sku", String(64), nullable=False),
     Column("name", String(300), nullable=False),
     Column("description", Text, nullable=False),
     Column("category_id", Uuid, ForeignKey("categories.id"), nullable=False),
@@ -102,7 +104,8 @@ products = Table(
     Column("components", JSON, nullable=False, server_default="[]"),
     Column("allow_backorders", Boolean, nullable=False, server_default=text("false")),
     Column("packs", JSON, nullable=False, server_default="{}"),
-    Index("ix_products_owner_sku", "owner_partner_id", "sku"),
+    UniqueConstraint("owner_partner_id", "sku", name="uq_products_owner_sku"),
+    Index("ix_products_sku", "sku"),
     Index("ix_products_updated_at", "updated_at"),
 )
 

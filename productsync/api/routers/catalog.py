@@ -162,13 +162,25 @@ async def list_products(
     partner_id: uuid.UUID | None = None,
     category: Annotated[str | None, Query(description="Category code or id.")] = None,
     sku: Annotated[str | None, Query(description="SKU or SKU prefix.", max_length=64)] = None,
+    partner: Annotated[
+        str | None,
+        Query(
+            description="Only this partner's products (its code); SKUs are unique per partner.", max_length=40
+        ),
+    ] = None,
     updated_since: AwareDatetime | None = None,
     barcode: Annotated[str | None, Query(description="A GTIN-8/12/13/14, as scanned.", max_length=20)] = None,
     include_archived: bool = False,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ProductPage:
-    after = decode_cursor(cursor)
+    # The cursor is "SKU|product id": several partners may use one SKU (a bare SKU, as
+    # cursors were before SKU namespaces, still reads as "after this SKU").
+    after, _, after_id_text = (decode_cursor(cursor) or "").partition("|")
+    try:
+        after_id = uuid.UUID(after_id_text) if after_id_text else None
+    except ValueError as exc:
+        raise ApiProblem(400, "invalid-cursor", "the cursor is not one this API handed out") from exc
     since: datetime | None = updated_since
     found = await transaction(
         hub.db,
@@ -181,8 +193,10 @@ async def list_products(
             updated_since=since,
             barcode=barcode,
             include_archived=include_archived,
-            after_sku=after,
+            after_sku=after or None,
+            after_id=after_id,
             limit=limit + 1,
+            partner=partner,
         ),
         readonly=True,
     )
@@ -190,7 +204,7 @@ async def list_products(
     items = found[:limit]
     return ProductPage(
         items=[ProductOut.model_validate(p) for p in items],
-        next_cursor=encode_cursor(items[-1].sku) if more and items else None,
+        next_cursor=encode_cursor(f"{items[-1].sku}|{items[-1].id}") if more and items else None,
     )
 
 

@@ -134,7 +134,7 @@ async def upsert_mappings(
     channel_id: uuid.UUID, body: MappingsIn, request: Request, hub: HubDep, actor: ActorDep
 ) -> Response:
     """Bulk insert-or-replace of the channel's ids for hub products. All or nothing."""
-    items = [MappingIn(m.external_id, m.sku, m.product_id, m.external_sku) for m in body.mappings]
+    items = [MappingIn(m.external_id, m.sku, m.product_id, m.external_sku, m.partner) for m in body.mappings]
 
     async def use_case(uow: UnitOfWork) -> int:
         return await channels.upsert_mappings(uow, actor, channel_id, items)

@@ -56,6 +56,7 @@ async def receive_change(
         external_sku=body.external_sku,
         alias=body.alias,
         sku=body.sku,
+        partner=body.partner,
         product_id=body.product_id,
         location_id=body.location_id,
         quantity=body.quantity,

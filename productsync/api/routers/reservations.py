@@ -36,6 +36,7 @@ async def reserve(body: ReservationIn, request: Request, hub: HubDep, actor: Act
             sku=line.sku,
             unit=line.unit,
             location_id=line.location_id,
+            partner=line.partner,
         )
         for line in body.lines
     ]

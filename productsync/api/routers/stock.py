@@ -107,6 +107,7 @@ async def adjust_stock(body: AdjustmentIn, request: Request, hub: HubDep, actor:
             unit=body.unit,
             product_id=body.product_id,
             sku=body.sku,
+            partner=body.partner,
             kind=kind,
             reason=body.reason,
             lot_number=body.lot_number,
@@ -173,6 +174,7 @@ async def set_stock(body: SetIn, request: Request, hub: HubDep, actor: ActorDep)
             quantity=body.quantity,
             product_id=body.product_id,
             sku=body.sku,
+            partner=body.partner,
             compare_quantity=body.compare_quantity,
             safety_stock=body.safety_stock,
             reason=body.reason,
@@ -195,6 +197,7 @@ async def transfer_stock(body: TransferIn, request: Request, hub: HubDep, actor:
             quantity=body.quantity,
             product_id=body.product_id,
             sku=body.sku,
+            partner=body.partner,
             unit=body.unit,
             reason=body.reason,
         )

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from productsync.api.schemas.common import Input, Page, QuantityIn, QuantityOut
+from productsync.api.schemas.common import PARTNER_REF, Input, Page, QuantityIn, QuantityOut
 from productsync.domain.channels import ChannelKind, ChannelStatus, ConflictPolicy
 
 
@@ -111,6 +111,7 @@ class MappingItemIn(Input):
         min_length=1, max_length=200, description="The channel's id for the product."
     )
     sku: StrictStr | None = Field(default=None, max_length=64)
+    partner: StrictStr | None = Field(default=None, min_length=1, max_length=40, description=PARTNER_REF)
     product_id: uuid.UUID | None = None
     external_sku: StrictStr | None = Field(default=None, max_length=200)
 

@@ -68,6 +68,14 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# The ``partner`` member of requests that may name a product by SKU (domain/sku_namespaces.py).
+PARTNER_REF = (
+    "Whose `sku`, as a partner code. SKUs are unique per partner: name it when several partners "
+    "you can see use the SKU (else 409 `ambiguous-sku` lists them); a partner key writing stock "
+    "means its own product without it."
+)
+
+
 class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

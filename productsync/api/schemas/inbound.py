@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from productsync.api.schemas.common import AmountIn, Input, QuantityIn
+from productsync.api.schemas.common import PARTNER_REF, AmountIn, Input, QuantityIn
 from productsync.domain.conflicts import InboundType, Resolution
 
 
@@ -28,6 +28,7 @@ class InboundIn(Input):
         default=None, min_length=3, max_length=250, description="A product alias, `scheme:code`."
     )
     sku: StrictStr | None = Field(default=None, min_length=1, max_length=64)
+    partner: StrictStr | None = Field(default=None, min_length=1, max_length=40, description=PARTNER_REF)
     product_id: uuid.UUID | None = None
     location_id: uuid.UUID | None = None
     quantity: QuantityIn | None = Field(

@@ -7,12 +7,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from productsync.api.schemas.common import Input, QuantityIn, QuantityOut
+from productsync.api.schemas.common import PARTNER_REF, Input, QuantityIn, QuantityOut
 from productsync.domain.reservations import ReservationStatus
 
 
 class ReservationLineIn(Input):
     sku: StrictStr | None = Field(default=None, max_length=64)
+    partner: StrictStr | None = Field(default=None, min_length=1, max_length=40, description=PARTNER_REF)
     product_id: uuid.UUID | None = None
     quantity: QuantityIn = Field(description="In `unit` (default: the product's base unit).")
     unit: StrictStr | None = Field(

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from productsync.api.schemas.common import Input, QuantityIn, QuantityOut
+from productsync.api.schemas.common import PARTNER_REF, Input, QuantityIn, QuantityOut
 from productsync.domain.inventory import LocationKind, MovementKind, StockLevel
 from productsync.domain.lots import Lot
 from productsync.domain.quantities import BaseUnit
@@ -43,6 +43,7 @@ class LocationOut(BaseModel):
 
 class StockTarget(Input):
     sku: StrictStr | None = Field(default=None, max_length=64)
+    partner: StrictStr | None = Field(default=None, min_length=1, max_length=40, description=PARTNER_REF)
     product_id: uuid.UUID | None = None
     location_id: uuid.UUID
 
@@ -73,6 +74,7 @@ class SetIn(StockTarget):
 
 class TransferIn(Input):
     sku: StrictStr | None = Field(default=None, max_length=64)
+    partner: StrictStr | None = Field(default=None, min_length=1, max_length=40, description=PARTNER_REF)
     product_id: uuid.UUID | None = None
     from_location_id: uuid.UUID
     to_location_id: uuid.UUID

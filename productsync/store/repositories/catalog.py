@@ -24,6 +24,7 @@ from productsync.domain.catalog import (
 from productsync.domain.identifiers import gtin14
 from productsync.domain.inventory import Location, LocationKind, StockLevel
 from productsync.domain.quantities import BaseUnit
+from productsync.domain.sku_namespaces import SkuCandidate
 from productsync.store.repositories.base import Repository
 from productsync.store.tables import (
     bundle_components,
@@ -174,13 +175,20 @@ _IN_BUNDLE = (
     .exists()
     .label("in_bundle")
 )
+# Named by SKU, a line may match one product per partner using it: each comes with its
+# owner's code, so the use case can choose among them (domain/sku_namespaces.py).
 _FOR_LINES = (
     select(
         products,
         _IN_BUNDLE,
+        partners.c.code.label("partner_code"),
         *(c.label(f"lv_{c.name}") for c in stock_levels.c if c.name != "product_id"),
     )
-    .select_from(products.outerjoin(stock_levels, stock_levels.c.product_id == products.c.id))
+    .select_from(
+        products.join(partners, partners.c.id == products.c.owner_partner_id).outerjoin(
+            stock_levels, stock_levels.c.product_id == products.c.id
+        )
+    )
     .where(
         or_(
             products.c.id.in_(bindparam("b_ids", expanding=True)),
@@ -189,23 +197,42 @@ _FOR_LINES = (
     )
 )
 _PRODUCT_BY_ID = select(products).where(products.c.id == bindparam("b_id"))
-_PRODUCT_BY_SKU = select(products).where(products.c.sku == bindparam("b_sku"))
+_PRODUCT_BY_OWNED_SKU = select(products).where(
+    products.c.owner_partner_id == bindparam("b_owner"), products.c.sku == bindparam("b_sku")
+)
+# Every product using a SKU (one per partner at most), with its owner's code.
+_SKU_CANDIDATES = (
+    select(products, partners.c.code.label("partner_code"))
+    .select_from(products.join(partners, partners.c.id == products.c.owner_partner_id))
+    .where(products.c.sku == bindparam("b_sku"))
+)
+_SKU_CANDIDATES_OF = _SKU_CANDIDATES.where(
+    products.c.owner_partner_id.in_(bindparam("b_owners", expanding=True))
+)
 _LOCATION_COLUMNS = [c.label(f"loc_{c.name}") for c in locations.c]
 
 
-def _target(by: Any) -> Any:
-    """A product and a location in one round trip (the stock write path needs both)."""
+def _target(by: Any, found: Any) -> Any:
+    """A product and a location in one round trip (the stock write path needs both).
+    ``n_found`` is how many products the read matched: a SKU without an owner may match
+    one per partner, and then the caller must not act on any of them."""
     return (
-        select(products, _IN_BUNDLE, *_LOCATION_COLUMNS)
+        select(products, _IN_BUNDLE, *_LOCATION_COLUMNS, found.label("n_found"))
         .select_from(products.join(locations, locations.c.id == bindparam("b_location")))
-        .where(by)
+        .where(*by)
     )
 
 
-_TARGET_BY_ID = _target(products.c.id == bindparam("b_id"))
-_TARGET_BY_SKU = _target(products.c.sku == bindparam("b_sku"))
+_ONE: Any = literal_column("1")
+_TARGET_BY_ID = _target([products.c.id == bindparam("b_id")], _ONE)
+# A partner writing by SKU means its own product (at most one: unique (owner, sku)).
+_TARGET_BY_OWNED_SKU = _target(
+    [products.c.owner_partner_id == bindparam("b_owner"), products.c.sku == bindparam("b_sku")], _ONE
+)
+# An admin by SKU: every partner's product using it, each row counting them all.
+_TARGET_BY_SKU = _target([products.c.sku == bindparam("b_sku")], func.count().over())
 # The same reads for the stock repository, which folds them into its level change.
-TARGET_BY_ID, TARGET_BY_SKU = _TARGET_BY_ID, _TARGET_BY_SKU
+TARGET_BY_ID, TARGET_BY_OWNED_SKU, TARGET_BY_SKU = _TARGET_BY_ID, _TARGET_BY_OWNED_SKU, _TARGET_BY_SKU
 # Driven from the component index: the rows touched grow with the bundles containing
 # the asked products, never with the catalog. Written as ``products.id IN (subquery)``,
 # PostgreSQL planned it as a scan of every product probing bundle_components per row
@@ -269,16 +296,22 @@ class ProductRepository(Repository):
     async def for_lines(
         self, ids: set[uuid.UUID], skus: set[str]
     ) -> tuple[
-        dict[uuid.UUID, Product], dict[str, Product], set[uuid.UUID], dict[uuid.UUID, list[StockLevel]]
+        dict[uuid.UUID, Product],
+        dict[str, list[SkuCandidate]],
+        set[uuid.UUID],
+        dict[uuid.UUID, list[StockLevel]],
     ]:
-        """Products named by id or SKU, which of them are in a bundle (so a use case knows
+        """Products named by id or SKU (every partner's product using a named SKU, as
+        candidates to choose from), which of them are in a bundle (so a use case knows
         whether bundles need news) and their stock levels, all in one round trip."""
         by_id: dict[uuid.UUID, Product] = {}
+        candidates: dict[uuid.UUID, SkuCandidate] = {}
         flagged: set[uuid.UUID] = set()
         levels: dict[uuid.UUID, list[StockLevel]] = {}
         for r in await self.conn.execute(_FOR_LINES, {"b_ids": list(ids), "b_skus": list(skus)}):
             if r.id not in by_id:
                 by_id[r.id] = _product(r)
+                candidates[r.id] = SkuCandidate(r.id, r.owner_partner_id, r.partner_code)
                 levels[r.id] = []
             if r.in_bundle:
                 flagged.add(r.id)
@@ -296,7 +329,11 @@ class ProductRepository(Repository):
                         updated_at=r.lv_updated_at,
                     )
                 )
-        return by_id, {p.sku: p for p in by_id.values()}, flagged, levels
+        by_sku: dict[str, list[SkuCandidate]] = {}
+        for p in by_id.values():
+            if p.sku in skus:
+                by_sku.setdefault(p.sku, []).append(candidates[p.id])
+        return by_id, by_sku, flagged, levels
 
     async def get_many(self, product_ids: set[uuid.UUID]) -> dict[uuid.UUID, Product]:
         if not product_ids:
@@ -325,9 +362,23 @@ class ProductRepository(Repository):
         stmt = select(product_barcodes).where(product_barcodes.c.gtin14.in_(keys))
         return {keys[r.gtin14]: r.product_id for r in await self.conn.execute(stmt)}
 
-    async def sku_exists(self, sku: str) -> bool:
-        stmt = select(products.c.id).where(products.c.sku == sku)
-        return (await self.conn.execute(stmt)).first() is not None
+    async def sku_taken(self, owner_partner_id: uuid.UUID, sku: str) -> bool:
+        """Whether this partner already uses the SKU (others' SKUs do not matter)."""
+        params = {"b_owner": owner_partner_id, "b_sku": sku}
+        return (await self.conn.execute(_PRODUCT_BY_OWNED_SKU, params)).first() is not None
+
+    async def sku_candidates(
+        self, sku: str, owners: AbstractSet[uuid.UUID] | None = None
+    ) -> list[tuple[Product, SkuCandidate]]:
+        """Every product using ``sku`` (of ``owners`` only, when given), each with its
+        candidate form: one query, for ``domain.sku_namespaces.choose``."""
+        if owners is None:
+            rows = await self.conn.execute(_SKU_CANDIDATES, {"b_sku": sku})
+        elif not owners:
+            return []
+        else:
+            rows = await self.conn.execute(_SKU_CANDIDATES_OF, {"b_sku": sku, "b_owners": list(owners)})
+        return [(_product(r), SkuCandidate(r.id, r.owner_partner_id, r.partner_code)) for r in rows]
 
     async def get(self, product_id: uuid.UUID, *, for_update: bool = False) -> Product | None:
         if for_update:
@@ -337,8 +388,10 @@ class ProductRepository(Repository):
             row = (await self.conn.execute(_PRODUCT_BY_ID, {"b_id": product_id})).first()
         return _product(row) if row else None
 
-    async def get_by_sku(self, sku: str) -> Product | None:
-        row = (await self.conn.execute(_PRODUCT_BY_SKU, {"b_sku": sku})).first()
+    async def get_by_sku(self, sku: str, *, owner: uuid.UUID) -> Product | None:
+        """A partner's product by its SKU (a SKU alone may name one product per partner:
+        see ``sku_candidates``)."""
+        row = (await self.conn.execute(_PRODUCT_BY_OWNED_SKU, {"b_owner": owner, "b_sku": sku})).first()
         return _product(row) if row else None
 
     async def owners_and_categories(
@@ -353,19 +406,28 @@ class ProductRepository(Repository):
         return {r.id: (r.owner_partner_id, r.category_id) for r in await self.conn.execute(stmt)}
 
     async def with_location(
-        self, location_id: uuid.UUID, *, product_id: uuid.UUID | None = None, sku: str | None = None
+        self,
+        location_id: uuid.UUID,
+        *,
+        product_id: uuid.UUID | None = None,
+        sku: str | None = None,
+        owner: uuid.UUID | None = None,
     ) -> tuple[Product, Location] | None:
-        """Both rows when both exist; None otherwise (the caller then asks which is missing)."""
-        stmt, params = (
-            (_TARGET_BY_ID, {"b_id": product_id})
-            if product_id is not None
-            else (_TARGET_BY_SKU, {"b_sku": sku})
-        )
-        row = (await self.conn.execute(stmt, {**params, "b_location": location_id})).first()
-        return None if row is None else self.target_of(row)
+        """Both rows when both exist; None otherwise (the caller then asks which is missing).
+        By SKU, ``owner``'s product, or without an owner the one product using it (None
+        when several partners do: the caller works out which one is meant)."""
+        params: dict[str, Any] = {"b_location": location_id}
+        if product_id is not None:
+            stmt, params["b_id"] = _TARGET_BY_ID, product_id
+        elif owner is not None:
+            stmt, params["b_sku"], params["b_owner"] = _TARGET_BY_OWNED_SKU, sku, owner
+        else:
+            stmt, params["b_sku"] = _TARGET_BY_SKU, sku
+        rows = (await self.conn.execute(stmt, params)).fetchmany(2)
+        return self.target_of(rows[0]) if len(rows) == 1 else None
 
     def target_of(self, row: Row[Any]) -> tuple[Product, Location]:
-        """The product and location of a row read by ``TARGET_BY_ID``/``TARGET_BY_SKU``
+        """The product and location of a row read by one of the ``TARGET_BY_*`` reads
         (remembering, for this transaction, whether the product is in any bundle)."""
         if not row.in_bundle:
             self._in_no_bundle.add(row.id)
@@ -392,9 +454,16 @@ class ProductRepository(Repository):
         barcode14: str | None = None,
         include_archived: bool = False,
         after_sku: str | None = None,
+        after_id: uuid.UUID | None = None,
         limit: int = 50,
+        whole_skus: bool = True,
     ) -> list[Product]:
-        stmt = select(products).order_by(products.c.sku).limit(limit)
+        """Products in (SKU, id) order, after the cursor. A SKU may be used by several
+        partners: with ``after_id`` the cursor is exact (the next page starts after that
+        product); with ``after_sku`` alone (a cursor of SKUs, as backfill pages keep) it
+        is "SKUs after this one", so with ``whole_skus`` a page that ends inside a SKU's
+        group is completed with the rest of that group (and may exceed ``limit``)."""
+        stmt = select(products).order_by(products.c.sku, products.c.id)
         if barcode14 is not None:
             stmt = stmt.join(product_barcodes, product_barcodes.c.product_id == products.c.id).where(
                 product_barcodes.c.gtin14 == barcode14
@@ -411,9 +480,18 @@ class ProductRepository(Repository):
             stmt = stmt.where(products.c.updated_at >= updated_since)
         if not include_archived:
             stmt = stmt.where(products.c.status == ProductStatus.ACTIVE.value)
-        if after_sku is not None:
+        if after_sku is not None and after_id is not None:
+            stmt = stmt.where(
+                or_(products.c.sku > after_sku, (products.c.sku == after_sku) & (products.c.id > after_id))
+            )
+        elif after_sku is not None:
             stmt = stmt.where(products.c.sku > after_sku)
-        return [_product(r) for r in await self.conn.execute(stmt)]
+        found = [_product(r) for r in await self.conn.execute(stmt.limit(limit))]
+        if whole_skus and found and len(found) == limit:
+            last = found[-1]
+            rest = stmt.where(products.c.sku == last.sku, products.c.id > last.id)
+            found += [_product(r) for r in await self.conn.execute(rest)]
+        return found
 
     @staticmethod
     def _values(p: Product) -> dict[str, Any]:

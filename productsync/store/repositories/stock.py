@@ -22,7 +22,12 @@ from productsync.domain.inventory import CountAccuracy, Location, Movement, Stoc
 from productsync.domain.quantities import MAX_QUANTITY
 from productsync.domain.reservations import Hold
 from productsync.store.repositories.base import Repository
-from productsync.store.repositories.catalog import TARGET_BY_ID, TARGET_BY_SKU, ProductRepository
+from productsync.store.repositories.catalog import (
+    TARGET_BY_ID,
+    TARGET_BY_OWNED_SKU,
+    TARGET_BY_SKU,
+    ProductRepository,
+)
 from productsync.store.repositories.log import JournalRepository
 from productsync.store.tables import locations, lots, products, stock_levels, stock_movements
 from productsync.store.types import Quantity, UTCDateTime, scaled
@@ -69,13 +74,16 @@ def _apply_at_target(target_read: Any) -> Any:
     statement (PostgreSQL): the product's row is not needed to decide the change, only
     to check the caller's rights afterwards (a refusal rolls the change back). The level
     columns come back as ``lv_*``, all None when nothing changed (no level, or the
-    change would break a rule); no row at all when the product or location is missing."""
+    change would break a rule); no row at all when the product or location is missing,
+    and one row per product when a SKU named several (none of them changed: n_found)."""
     target = target_read.cte("target")
     changed = (
         update(stock_levels)
         .where(
             _L.product_id == target.c.id,
             _L.location_id == target.c.loc_id,
+            # A SKU several partners use names no product yet: the caller must choose.
+            target.c.n_found == 1,
             *_DELTA_RULES,
             # Only a write the caller's rules will allow takes the row lock (they still
             # decide, on what comes back); b_writer is None for an admin, else its partner.
@@ -102,6 +110,8 @@ def _apply_at_target(target_read: Any) -> Any:
 _LEVELS_OF = select(stock_levels).where(_L.product_id.in_(bindparam("b_ids", expanding=True)))
 _APPLY_AT_ID = _apply_at_target(TARGET_BY_ID)
 _APPLY_AT_SKU = _apply_at_target(TARGET_BY_SKU)
+# A partner key's SKU: its own product, read through the unique (owner, sku) index.
+_APPLY_AT_OWNED_SKU = _apply_at_target(TARGET_BY_OWNED_SKU)
 _ADD_MOVEMENT = insert(stock_movements).returning(stock_movements.c.id)
 
 _Q = Quantity()
@@ -229,12 +239,14 @@ class StockRepository(Repository):
         writer: uuid.UUID | None,
     ) -> tuple[Product, Location, StockLevel | None] | None:
         """``try_apply_delta`` and the product + location read in one round trip
-        (PostgreSQL only). None when the product or the location does not exist; the
-        level None when it was not changed (the caller tells why, as after
-        ``try_apply_delta``, or because the product is archived, a bundle, not
-        ``writer``'s (None: anyone's) or at another partner's location). The caller checks
-        its rights on what comes back and raises (rolling the change back) when they do
-        not allow the change."""
+        (PostgreSQL only). By SKU, ``writer``'s own product (a partner writes only its
+        own), or for an admin (``writer`` None) the one product using the SKU. None when
+        the product or the location does not exist, or the SKU names several products
+        (nothing changed; the caller works out which is meant); the level None when it
+        was not changed (the caller tells why, as after ``try_apply_delta``, or because
+        the product is archived, a bundle, not ``writer``'s (None: anyone's) or at
+        another partner's location). The caller checks its rights on what comes back
+        and raises (rolling the change back) when they do not allow the change."""
         params: dict[str, Any] = {
             "b_location": location_id,
             "b_delta": delta,
@@ -245,11 +257,14 @@ class StockRepository(Repository):
         }
         if product_id is not None:
             stmt, params["b_id"] = _APPLY_AT_ID, product_id
+        elif writer is not None:
+            stmt, params["b_sku"], params["b_owner"] = _APPLY_AT_OWNED_SKU, sku, writer
         else:
             stmt, params["b_sku"] = _APPLY_AT_SKU, sku
-        row = (await self.conn.execute(stmt, params)).first()
-        if row is None:
+        rows = (await self.conn.execute(stmt, params)).fetchmany(2)
+        if len(rows) != 1:
             return None
+        row = rows[0]
         product, location = products.target_of(row)
         m = row._mapping
         level = None
