@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import uuid
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +17,7 @@ from productsync.cli_exports import export as export_command
 from productsync.config import Settings
 from productsync.domain.access import Scope, system_actor
 from productsync.domain.errors import DomainError
+from productsync.domain.imports import ErrorPolicy, FileFormat, ImportKind
 
 app = typer.Typer(help="productsync: the central product hub.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -294,6 +296,31 @@ def secrets_reseal() -> None:
     out.print(f"re-sealed {count} secret(s) with the current key ({keys} key(s) configured)")
     if keys > 1:
         out.print("the keys after the first can now be removed from PRODUCTSYNC_SECRET_KEY")
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(help="CSV or JSONL file (or a Shopify product CSV export).")],
+    kind: Annotated[ImportKind | None, typer.Option(help="Rows of the file; from the header.")] = None,
+    fmt: Annotated[FileFormat | None, typer.Option("--format", help="csv or jsonl; from the name.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change.")] = False,
+    error_policy: Annotated[ErrorPolicy, typer.Option(help="reject_all writes nothing if a row fails.")] = (
+        ErrorPolicy.REJECT_ALL
+    ),
+    partner: Annotated[str | None, typer.Option(help="Partner code of rows naming none.")] = None,
+    location: Annotated[str | None, typer.Option(help="Shopify: location of the quantities.")] = None,
+    price_list: Annotated[str | None, typer.Option(help="Shopify: price list (id or name).")] = None,
+    category: Annotated[str | None, typer.Option(help="Shopify: category code.")] = None,
+    rejected: Annotated[Path | None, typer.Option(help="Rejected rows + reason go here.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Import products, stock, prices, SKU mappings or aliases from a file (one transaction)."""
+    from productsync import cli_imports
+
+    cli_imports.run(
+        file, kind=kind, fmt=fmt, dry_run=dry_run, error_policy=error_policy, partner=partner,
+        location=location, price_list=price_list, category=category, rejected=rejected, quiet=quiet,
+    )
 
 
 @app.command()

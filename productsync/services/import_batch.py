@@ -1,0 +1,106 @@
+"""The state one import carries from batch to batch: who imports, what was rejected,
+counts, and the audit and outbox rows waiting to be written with the batch."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from productsync.domain import catalog as rules
+from productsync.domain.access import Actor, Scope
+from productsync.domain.catalog import Category, NewProduct, Product
+from productsync.domain.events import DomainEvent
+from productsync.domain.imports import ErrorPolicy, ImportReport, RowError, RowRejected
+from productsync.services.import_refs import References
+from productsync.store.repositories.imports import ImportWrites
+from productsync.store.repositories.log import audit_row, event_row
+from productsync.store.uow import UnitOfWork
+
+T = TypeVar("T")
+MAX_REPORTED = 100  # errors kept in the report; every one goes to the rejected file
+
+
+@dataclass
+class BatchContext:
+    uow: UnitOfWork
+    writes: ImportWrites
+    actor: Actor
+    refs: References
+    report: ImportReport
+    columns: frozenset[str]
+    on_reject: Callable[[int, Any, list[RowError]], None]
+    now: datetime
+    request_id: str | None = None
+    writing: bool = True
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _schema_ok: dict[tuple[uuid.UUID, str], bool] = field(default_factory=dict)
+
+    def reject(self, line: int, source: Any, errors: list[RowError]) -> None:
+        self.report.rejected += 1
+        room = MAX_REPORTED - len(self.report.errors)
+        if room > 0:
+            self.report.errors.extend(errors[:room])
+        if self.report.error_policy is ErrorPolicy.REJECT_ALL:
+            self.writing = False  # nothing will be kept: stop writing, keep checking
+        self.on_reject(line, source, errors)
+
+    def count(self, entity: str, outcome: str) -> None:
+        counts = self.report.count(entity)
+        setattr(counts, outcome, getattr(counts, outcome) + 1)
+
+    def need_scope(self, scope: str, line: int, column: str) -> None:
+        if not self.actor.has(Scope(scope)):
+            raise RowRejected([RowError(line, column, f"this key lacks the {scope} scope")])
+
+    def create_product(self, new: NewProduct, category: Category) -> Product:
+        return rules.create_product(new, category, now=self.now)
+
+    def record(
+        self,
+        action: str,
+        entity_type: str,
+        entity_id: object,
+        owner: uuid.UUID | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        event: DomainEvent | None = None,
+    ) -> None:
+        """One audit record (before/after) and its event, as the API's use cases write them."""
+        self.audit.append(
+            audit_row(
+                actor=self.actor,
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                owner_partner_id=owner,
+                before=before,
+                after=after,
+                request_id=self.request_id,
+                at=self.now,
+            )
+        )
+        if event is not None:
+            self.events.append(event_row(event, self.now))
+
+    def extra_events(self, events: list[DomainEvent]) -> None:
+        self.events.extend(event_row(e, self.now) for e in events)
+
+    async def flush_journal(self) -> None:
+        audit, events = self.audit, self.events
+        self.audit, self.events = [], []
+        if self.writing:
+            await self.writes.journal(audit, events)
+
+
+class Batch(Generic[T]):
+    """How one kind merges a batch of prepared rows (and finishes after the last one)."""
+
+    async def merge(self, ctx: BatchContext, rows: list[T]) -> None:
+        raise NotImplementedError
+
+    async def finish(self, ctx: BatchContext) -> None:
+        return None

@@ -1,0 +1,408 @@
+"""Bulk import: staging, batch reads of what exists, and set-based writes.
+
+Every write of an import batch is one statement per table: on PostgreSQL rows go in
+with ``COPY`` (asyncpg's ``copy_records_to_table`` on the transaction's own
+connection), updates are ``COPY`` into a temporary twin of the table followed by one
+``UPDATE … FROM``; on SQLite they are multi-row statements. Keys already seen in the
+file live in a temporary table, so duplicate detection costs no memory in Python.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Table, bindparam, delete, insert, select, text, tuple_, update
+from sqlalchemy.types import TypeDecorator
+
+from productsync.domain.catalog import Product
+from productsync.domain.identifiers import gtin14
+from productsync.domain.inventory import StockLevel
+from productsync.domain.pricing import PriceEntry
+from productsync.store.repositories.base import Repository
+from productsync.store.repositories.catalog import ProductRepository, _product
+from productsync.store.tables import (
+    audit_log,
+    outbox,
+    price_boundaries,
+    price_entries,
+    product_aliases,
+    product_barcodes,
+    product_prices,
+    products,
+    sku_mappings,
+    stock_levels,
+    stock_movements,
+)
+
+_CHUNK = 500  # keys per IN list (SQLite's variable limit is 32766; keep statements small)
+
+
+def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+class ImportRepository(Repository):
+    """Reads and writes of one import, on the import's unit-of-work connection."""
+
+    _converters: dict[str, list[tuple[str, Any]]] = {}
+
+    async def start(self) -> None:
+        """The scratch tables of this transaction (dropped at its end)."""
+        suffix = " ON COMMIT DROP" if self.is_postgres else ""
+        temp = "TEMP" if self.is_postgres else "TEMP"
+        await self.conn.execute(text("DROP TABLE IF EXISTS import_seen"))
+        await self.conn.execute(text("DROP TABLE IF EXISTS import_stage"))
+        await self.conn.execute(
+            text(f"CREATE {temp} TABLE import_seen (k TEXT PRIMARY KEY, line INTEGER NOT NULL){suffix}")
+        )
+        await self.conn.execute(
+            text(
+                f"CREATE {temp} TABLE import_stage (grp TEXT NOT NULL, line INTEGER NOT NULL, "
+                f"payload TEXT NOT NULL){suffix}"
+            )
+        )
+
+    async def first_lines(self, keys: list[tuple[str, int]]) -> dict[str, int]:
+        """Record these (key, line) pairs as seen; returns, for keys seen on an earlier
+        line of the file, that line (the row at hand is then a duplicate)."""
+        if not keys:
+            return {}
+        earlier: dict[str, int] = {}
+        if self.is_postgres:
+            rows = await self.conn.execute(
+                text(
+                    "WITH given AS (SELECT * FROM unnest(CAST(:ks AS text[]), CAST(:ls AS int[])) "
+                    "AS g(k, line)), "
+                    "ins AS (INSERT INTO import_seen SELECT k, line FROM given ON CONFLICT (k) DO NOTHING "
+                    "RETURNING k) SELECT s.k, s.line FROM import_seen s JOIN given g ON g.k = s.k "
+                    "WHERE g.k NOT IN (SELECT k FROM ins)"
+                ),
+                {"ks": [k for k, _ in keys], "ls": [n for _, n in keys]},
+            )
+            earlier = {r[0]: r[1] for r in rows}
+        else:
+            for part in _chunks([k for k, _ in keys]):
+                stmt = text("SELECT k, line FROM import_seen WHERE k IN :ks").bindparams(
+                    bindparam("ks", expanding=True)
+                )
+                earlier.update({r[0]: r[1] for r in await self.conn.execute(stmt, {"ks": part})})
+            await self.conn.execute(
+                text("INSERT OR IGNORE INTO import_seen (k, line) VALUES (:k, :line)"),
+                [{"k": k, "line": n} for k, n in keys],
+            )
+        return earlier
+
+    async def stage(self, rows: list[tuple[str, int, str]]) -> None:
+        """Rows kept until the whole file is read (a price tier set, a level's lots)."""
+        if not rows:
+            return
+        if self.is_postgres:
+            raw = await self._raw()
+            await raw.copy_records_to_table("import_stage", records=rows, columns=["grp", "line", "payload"])
+        else:
+            await self.conn.execute(
+                text("INSERT INTO import_stage (grp, line, payload) VALUES (:g, :l, :p)"),
+                [{"g": g, "l": n, "p": p} for g, n, p in rows],
+            )
+
+    async def staged(self, after: tuple[str, int] | None, limit: int) -> list[tuple[str, int, str]]:
+        """Staged rows in (group, line) order, a page after ``after``."""
+        if after is None:
+            stmt = text("SELECT grp, line, payload FROM import_stage ORDER BY grp, line LIMIT :n")
+            params: dict[str, Any] = {"n": limit}
+        else:
+            stmt = text(
+                "SELECT grp, line, payload FROM import_stage WHERE grp > :g OR (grp = :g AND line > :l) "
+                "ORDER BY grp, line LIMIT :n"
+            )
+            params = {"g": after[0], "l": after[1], "n": limit}
+        return [(r[0], r[1], r[2]) for r in await self.conn.execute(stmt, params)]
+
+    async def index_stage(self) -> None:
+        await self.conn.execute(
+            text("CREATE INDEX IF NOT EXISTS ix_import_stage ON import_stage (grp, line)")
+        )
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def products_by_sku(self, skus: set[str]) -> dict[tuple[uuid.UUID, str], Product]:
+        """Products with these SKUs, keyed (owner, sku): an import merges on that pair."""
+        out: dict[tuple[uuid.UUID, str], Product] = {}
+        for part in _chunks(sorted(skus)):
+            for r in await self.conn.execute(select(products).where(products.c.sku.in_(part))):
+                p = _product(r)
+                out[(p.owner_partner_id, p.sku)] = p
+        return out
+
+    async def barcode_owners(self, keys: set[str]) -> dict[str, uuid.UUID]:
+        out: dict[str, uuid.UUID] = {}
+        for part in _chunks(sorted(keys)):
+            stmt = select(product_barcodes).where(product_barcodes.c.gtin14.in_(part))
+            out.update({r.gtin14: r.product_id for r in await self.conn.execute(stmt)})
+        return out
+
+    async def levels(
+        self, pairs: set[tuple[uuid.UUID, uuid.UUID]]
+    ) -> dict[tuple[uuid.UUID, uuid.UUID], StockLevel]:
+        out: dict[tuple[uuid.UUID, uuid.UUID], StockLevel] = {}
+        L = stock_levels.c
+        for part in _chunks(sorted(pairs)):
+            stmt = select(stock_levels).where(tuple_(L.product_id, L.location_id).in_(part))
+            for r in await self.conn.execute(stmt):
+                out[(r.product_id, r.location_id)] = StockLevel(
+                    r.product_id,
+                    r.location_id,
+                    r.on_hand,
+                    r.reserved,
+                    r.safety_stock,
+                    r.version,
+                    r.updated_at,
+                )
+        return out
+
+    async def price_sets(
+        self, pairs: set[tuple[uuid.UUID, uuid.UUID]]
+    ) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[list[PriceEntry], int]]:
+        """Tier sets and versions of (list, product) pairs that have a header."""
+        out: dict[tuple[uuid.UUID, uuid.UUID], tuple[list[PriceEntry], int]] = {}
+        H, E = product_prices.c, price_entries.c
+        for part in _chunks(sorted(pairs)):
+            for r in await self.conn.execute(
+                select(H.price_list_id, H.product_id, H.version).where(
+                    tuple_(H.price_list_id, H.product_id).in_(part)
+                )
+            ):
+                out[(r.price_list_id, r.product_id)] = ([], r.version)
+            stmt = (
+                select(price_entries)
+                .where(tuple_(E.price_list_id, E.product_id).in_(part))
+                .order_by(E.price_list_id, E.product_id, E.min_quantity, E.id)
+            )
+            for r in await self.conn.execute(stmt):
+                entries, _ = out.setdefault((r.price_list_id, r.product_id), ([], 0))
+                entries.append(PriceEntry(r.min_quantity, r.amount, r.valid_from, r.valid_to))
+        return out
+
+    # --- writes --------------------------------------------------------------------------
+
+    async def _raw(self) -> Any:
+        raw = await self.conn.get_raw_connection()
+        return raw.driver_connection
+
+    def _converter(self, table: Table) -> list[tuple[str, Any]]:
+        """Per column, how a Python value becomes what COPY sends (the column types'
+        own bind processing: scaled quantities, UTC instants, JSON text)."""
+        conv = self._converters.get(table.name)
+        if conv is None:
+            conv = []
+            dialect = self.conn.dialect
+            for c in table.c:
+                if isinstance(c.type, TypeDecorator):
+                    conv.append((c.name, lambda v, t=c.type: t.process_bind_param(v, dialect)))
+                elif isinstance(c.type, JSON):
+                    conv.append(
+                        (c.name, lambda v: None if v is None else json.dumps(v, default=_json_default))
+                    )
+                else:
+                    conv.append((c.name, None))
+            self._converters[table.name] = conv
+        return conv
+
+    async def insert_rows(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Many rows into one table: COPY on PostgreSQL, executemany on SQLite. Columns
+        not in the first row take their defaults (an autoincrement id)."""
+        if not rows:
+            return
+        if not self.is_postgres:
+            await self.conn.execute(insert(table), rows)
+            return
+        names = [n for n, _ in self._converter(table) if n in rows[0]]
+        convs = [f for n, f in self._converter(table) if n in rows[0]]
+        records = [
+            tuple(row[n] if f is None else f(row[n]) for n, f in zip(names, convs, strict=True))
+            for row in rows
+        ]
+        raw = await self._raw()
+        await raw.copy_records_to_table(table.name, records=records, columns=names)
+
+    async def update_rows(self, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+        """Rows of ``table`` rewritten by key: on PostgreSQL COPY into a temporary twin and
+        one UPDATE … FROM; on SQLite one executemany UPDATE."""
+        if not rows:
+            return
+        columns = [c for c in rows[0] if c not in keys]
+        if not self.is_postgres:
+            stmt = (
+                update(table)
+                .where(*[table.c[k] == bindparam(f"k_{k}") for k in keys])
+                .values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
+            )
+            params = [{**{f"k_{k}": r[k] for k in keys}, **{f"v_{c}": r[c] for c in columns}} for r in rows]
+            await self.conn.execute(stmt, params)
+            return
+        twin = f"import_upd_{table.name}"
+        await self.conn.execute(
+            text(f"CREATE TEMP TABLE IF NOT EXISTS {twin} (LIKE {table.name}) ON COMMIT DROP")
+        )
+        await self.conn.execute(text(f"TRUNCATE {twin}"))
+        names = [n for n, _ in self._converter(table) if n in rows[0]]
+        convs = [f for n, f in self._converter(table) if n in rows[0]]
+        records = [
+            tuple(row[n] if f is None else f(row[n]) for n, f in zip(names, convs, strict=True))
+            for row in rows
+        ]
+        raw = await self._raw()
+        await raw.copy_records_to_table(twin, records=records, columns=names)
+        sets = ", ".join(f"{c} = u.{c}" for c in columns)
+        where = " AND ".join(f"t.{k} = u.{k}" for k in keys)
+        await self.conn.execute(text(f"UPDATE {table.name} t SET {sets} FROM {twin} u WHERE {where}"))
+
+    async def delete_barcodes(self, product_ids: list[uuid.UUID]) -> None:
+        for part in _chunks(product_ids):
+            await self.conn.execute(delete(product_barcodes).where(product_barcodes.c.product_id.in_(part)))
+
+    async def delete_prices(self, pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        """Entries and boundaries of these (list, product) pairs (their sets are replaced)."""
+        for part in _chunks(pairs):
+            for table in (price_entries, price_boundaries):
+                await self.conn.execute(
+                    delete(table).where(tuple_(table.c.price_list_id, table.c.product_id).in_(part))
+                )
+
+    async def product_exists(self, skus: list[str]) -> set[str]:
+        found: set[str] = set()
+        for part in _chunks(skus):
+            found.update(
+                r[0] for r in await self.conn.execute(select(products.c.sku).where(products.c.sku.in_(part)))
+            )
+        return found
+
+
+def entry_rows(list_id: uuid.UUID, product_id: uuid.UUID, entries: list[PriceEntry]) -> list[dict[str, Any]]:
+    return [
+        {
+            "price_list_id": list_id,
+            "product_id": product_id,
+            "min_quantity": e.min_quantity,
+            "amount": e.amount,
+            "valid_from": e.valid_from,
+            "valid_to": e.valid_to,
+        }
+        for e in entries
+    ]
+
+
+def boundary_rows(
+    list_id: uuid.UUID, product_id: uuid.UUID, instants: list[datetime]
+) -> list[dict[str, Any]]:
+    return [
+        {"price_list_id": list_id, "product_id": product_id, "at": at, "announced_at": None}
+        for at in instants
+    ]
+
+
+class ImportWrites(ImportRepository):
+    """Domain objects of a batch into their tables (the rows are built here, in store)."""
+
+    async def add_products(self, items: list[Product]) -> None:
+        await self.insert_rows(products, [ProductRepository._values(p) for p in items])
+
+    async def update_products(self, items: list[Product]) -> None:
+        rows = []
+        for p in items:
+            row = ProductRepository._values(p)
+            del row["created_at"]
+            rows.append(row)
+        await self.update_rows(products, ("id",), rows)
+
+    async def replace_barcodes(self, items: list[Product], *, replaced: list[uuid.UUID]) -> None:
+        await self.delete_barcodes(replaced)
+        await self.insert_rows(
+            product_barcodes, [{"gtin14": gtin14(b), "product_id": p.id} for p in items for b in p.barcodes]
+        )
+
+    async def save_levels(self, new: list[StockLevel], changed: list[StockLevel], now: datetime) -> None:
+        def row(lv: StockLevel) -> dict[str, Any]:
+            return {
+                "product_id": lv.product_id,
+                "location_id": lv.location_id,
+                "on_hand": lv.on_hand,
+                "reserved": lv.reserved,
+                "safety_stock": lv.safety_stock,
+                "version": lv.version,
+                "updated_at": now,
+            }
+
+        await self.insert_rows(stock_levels, [row(lv) for lv in new])
+        await self.update_rows(stock_levels, ("product_id", "location_id"), [row(lv) for lv in changed])
+
+    async def add_movements(self, rows: list[dict[str, Any]]) -> None:
+        await self.insert_rows(stock_movements, rows)
+
+    async def write_price_sets(
+        self,
+        sets: list[tuple[uuid.UUID, uuid.UUID, list[PriceEntry], int, list[datetime]]],
+        *,
+        existing: set[tuple[uuid.UUID, uuid.UUID]],
+        now: datetime,
+    ) -> None:
+        """Replace the tier sets (list, product, entries, new version, boundaries ahead)."""
+        if not sets:
+            return
+        headers = [
+            {"price_list_id": lid, "product_id": pid, "version": v, "updated_at": now}
+            for lid, pid, _, v, _ in sets
+        ]
+        await self.insert_rows(
+            product_prices, [h for h in headers if (h["price_list_id"], h["product_id"]) not in existing]
+        )
+        await self.update_rows(
+            product_prices,
+            ("price_list_id", "product_id"),
+            [h for h in headers if (h["price_list_id"], h["product_id"]) in existing],
+        )
+        await self.delete_prices([(lid, pid) for lid, pid, *_ in sets if (lid, pid) in existing])
+        await self.insert_rows(
+            price_entries, [r for lid, pid, es, _, _ in sets for r in entry_rows(lid, pid, es)]
+        )
+        await self.insert_rows(
+            price_boundaries, [r for lid, pid, _, _, bs in sets for r in boundary_rows(lid, pid, bs)]
+        )
+
+    async def journal(self, audit: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
+        await self.insert_rows(audit_log, audit)
+        await self.insert_rows(outbox, events)
+
+    async def mappings_of(
+        self, channel_id: uuid.UUID, external_ids: list[str]
+    ) -> dict[str, tuple[uuid.UUID, str | None]]:
+        out: dict[str, tuple[uuid.UUID, str | None]] = {}
+        m = sku_mappings.c
+        for part in _chunks(external_ids):
+            stmt = select(m.external_id, m.product_id, m.external_sku).where(
+                m.channel_id == channel_id, m.external_id.in_(part)
+            )
+            out.update({r.external_id: (r.product_id, r.external_sku) for r in await self.conn.execute(stmt)})
+        return out
+
+    async def add_aliases(self, rows: list[tuple[str, str, uuid.UUID]], now: datetime) -> None:
+        await self.insert_rows(
+            product_aliases,
+            [{"scheme": s, "code": c, "product_id": p, "created_at": now} for s, c, p in rows],
+        )
