@@ -1,11 +1,13 @@
 """Export rows: the columns of each kind and their CSV and JSONL encodings.
 
 The columns are exactly the import format (``productsync/domain/imports.py``), so an
-export imported again changes nothing. One neutral value per cell, encoded per format:
-``None`` is an empty CSV cell and JSON ``null``; a bool is ``true``/``false``; a number
-(``Decimal``) is its exact text, a JSON number in JSONL; a list (GTINs, external ids) is
-``|``-joined in CSV and a JSON array in JSONL; ``RawJson`` (attributes, texts, packs) is
-JSON text in a CSV cell and the value itself in JSONL.
+export imported again changes nothing. Each column has a type, and each type one
+converter per format, chosen once per export (not per cell): ``None`` is an empty CSV
+cell and JSON ``null``; ``bool`` is ``true``/``false``; ``qty``/``amount`` are exact
+decimal text, JSON numbers in JSONL; ``gtins`` (stored JSON text) and ``list`` are
+``|``-joined in CSV and a JSON array in JSONL; ``json`` (attributes, texts, packs, read
+as stored text) is JSON text in a CSV cell and the value itself in JSONL; ``date`` and
+``instant`` are ISO 8601 (instants with their offset).
 """
 
 from __future__ import annotations
@@ -13,151 +15,120 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
-from datetime import date, datetime
+from collections.abc import Callable, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from productsync.domain.quantities import format_quantity
+from productsync.domain.quantities import SCALE, format_quantity
 from productsync.services.channel_slices import ExpectedItem
 
-PRODUCT_COLUMNS = (
-    "sku",
-    "partner",
-    "name",
-    "category",
-    "description",
-    "base_unit",
-    "barcodes",
-    "tax_class",
-    "status",
-    "attributes",
-    "texts",
-    "allow_backorders",
-    "packs",
+Columns = tuple[tuple[str, str], ...]  # (name, type)
+_FACTOR = 10**SCALE
+
+PRODUCT_COLUMNS: Columns = (
+    ("sku", "text"),
+    ("partner", "text"),
+    ("name", "text"),
+    ("category", "text"),
+    ("description", "text"),
+    ("base_unit", "text"),
+    ("barcodes", "gtins"),
+    ("tax_class", "text"),
+    ("status", "text"),
+    ("attributes", "json"),
+    ("texts", "json"),
+    ("allow_backorders", "bool"),
+    ("packs", "json"),
 )
-STOCK_COLUMNS = ("sku", "partner", "location", "on_hand", "safety_stock", "lot_number", "expires_on")
-PRICE_COLUMNS = ("sku", "partner", "price_list", "amount", "min_quantity", "valid_from", "valid_to")
-MAPPING_COLUMNS = ("channel", "external_id", "sku", "partner", "external_sku")
-ALIAS_COLUMNS = ("scheme", "code", "sku", "partner")
+STOCK_COLUMNS: Columns = (
+    ("sku", "text"),
+    ("partner", "text"),
+    ("location", "text"),
+    ("on_hand", "scaled"),
+    ("safety_stock", "scaled"),
+    ("lot_number", "text"),
+    ("expires_on", "date"),
+)
+PRICE_COLUMNS: Columns = (
+    ("sku", "text"),
+    ("partner", "text"),
+    ("price_list", "text"),
+    ("amount", "amount"),
+    ("min_quantity", "scaled"),
+    ("valid_from", "date"),
+    ("valid_to", "date"),
+)
+MAPPING_COLUMNS: Columns = (
+    ("channel", "text"),
+    ("external_id", "text"),
+    ("sku", "text"),
+    ("partner", "text"),
+    ("external_sku", "text"),
+)
+ALIAS_COLUMNS: Columns = (("scheme", "text"), ("code", "text"), ("sku", "text"), ("partner", "text"))
 
 # A channel's view (read-only, not an import format): what the hub says the channel holds.
-VIEW_COLUMNS = {
+_VIEW_COMMON: Columns = (
+    ("sku", "text"),
+    ("partner", "text"),
+    ("product_id", "text"),
+    ("external_ids", "list"),
+)
+VIEW_COLUMNS: dict[str, Columns] = {
     "products": (
-        "sku",
-        "partner",
-        "product_id",
-        "external_ids",
-        "gtins",
-        "title",
-        "description",
-        "locale",
-        "version",
+        *_VIEW_COMMON,
+        ("gtins", "list"),
+        ("title", "text"),
+        ("description", "text"),
+        ("locale", "text"),
+        ("version", "int"),
     ),
-    "stock": ("sku", "partner", "product_id", "external_ids", "quantity"),
+    "stock": (*_VIEW_COMMON, ("quantity", "qty")),
     "prices": (
-        "sku",
-        "partner",
-        "product_id",
-        "external_ids",
-        "price_list",
-        "price",
-        "compare_at_price",
-        "currency",
+        *_VIEW_COMMON,
+        ("price_list", "text"),
+        ("price", "amount"),
+        ("compare_at_price", "amount"),
+        ("currency", "text"),
     ),
 }
 
-
-class RawJson(str):
-    """JSON text read from the database, copied out as it is."""
-
-    __slots__ = ()
+Row = tuple[Any, ...]
 
 
-Cell = str | Decimal | bool | list[str] | tuple[str, ...] | RawJson | date | datetime | int | None
-Row = tuple[Cell, ...]
-
-
-def raw_json(text: str | None, default: str) -> RawJson:
-    """Stored JSON text; re-serialized only in the rare case it spans lines (JSONL is one
-    value per line)."""
+def _one_line(text: str | None) -> str:
+    """Stored JSON text as it is; re-serialized only in the rare case it spans lines
+    (a JSONL record is one line)."""
     if text is None:
-        return RawJson(default)
+        return "{}"
     if "\n" in text or "\r" in text:
-        return RawJson(json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":")))
-    return RawJson(text)
-
-
-def barcodes(text: str | None) -> list[str]:
-    return [str(b) for b in json.loads(text)] if text else []
-
-
-def quantity(q: Decimal | None) -> Decimal | None:
-    return None if q is None else Decimal(format_quantity(q))
+        return json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
+    return text
 
 
 def product_row(r: Any) -> Row:
-    return (
-        r.sku,
-        r.partner,
-        r.name,
-        r.category,
-        r.description,
-        r.base_unit,
-        barcodes(r.barcodes),
-        r.tax_class,
-        r.status,
-        raw_json(r.attributes, "{}"),
-        raw_json(r.texts, "{}"),
-        bool(r.allow_backorders),
-        raw_json(r.packs, "{}"),
-    )
+    """``ExportRepository.product_rows`` selects the id, then the columns in file order."""
+    return tuple(r[1:])
 
 
-def stock_rows(level: Any, lots: list[Any]) -> list[Row]:
+def stock_rows(level: Any, lots: list[tuple[Any, ...]]) -> list[Row]:
     """One row per lot holding stock, plus one without a lot for what no lot covers; one
-    row per level when it has no lots."""
+    row per level when it has no lots. ``level`` is an ``ExportRepository.level_rows`` row
+    and ``lots`` its ``lots_of`` tuples; quantities are scaled integers (``scaled`` columns)."""
+    _, _, sku, partner, location, on_hand, safety = level
     if not lots:
-        return [
-            (
-                level.sku,
-                level.partner,
-                level.location,
-                quantity(level.on_hand),
-                quantity(level.safety_stock),
-                None,
-                None,
-            )
-        ]
-    safety = quantity(level.safety_stock)
-    out: list[Row] = [
-        (
-            level.sku,
-            level.partner,
-            level.location,
-            quantity(lot.quantity),
-            safety,
-            lot.lot_number,
-            lot.expires_on,
-        )
-        for lot in lots
-    ]
-    untracked = level.on_hand - sum((lot.quantity for lot in lots), Decimal(0))
+        return [(sku, partner, location, on_hand, safety, None, None)]
+    out: list[Row] = [(sku, partner, location, lot[4], safety, lot[2], lot[3]) for lot in lots]
+    untracked = on_hand - sum(lot[4] for lot in lots)
     if untracked > 0:
-        out.append((level.sku, level.partner, level.location, quantity(untracked), safety, None, None))
+        out.append((sku, partner, location, untracked, safety, None, None))
     return out
 
 
 def price_row(r: Any) -> Row:
-    return (
-        r.sku,
-        r.partner,
-        str(r.price_list_id),
-        r.amount,
-        quantity(r.min_quantity),
-        r.valid_from,
-        r.valid_to,
-    )
+    """An ``ExportRepository.price_rows`` row (amount as stored text, tier scaled)."""
+    return (r[3], r[4], str(r[0]), r[5], r[6], r[7], r[8])
 
 
 def mapping_row(r: Any) -> Row:
@@ -169,7 +140,7 @@ def alias_row(r: Any) -> Row:
 
 
 def view_row(kind: str, item: ExpectedItem, partner: str | None, locale: str | None) -> Row:
-    common: tuple[Cell, ...] = (item.sku, partner, str(item.product_id), item.external_ids)
+    common: Row = (item.sku, partner, str(item.product_id), item.external_ids)
     if kind == "products":
         return (*common, item.gtins, item.title, item.description, locale, item.version)
     if kind == "stock":
@@ -186,65 +157,99 @@ def view_row(kind: str, item: ExpectedItem, partner: str | None, locale: str | N
 # --- encodings -----------------------------------------------------------------------
 
 
-def _csv_cell(v: Cell) -> Any:
+def _gtins_csv(text: str | None) -> str:
+    return "" if not text or text == "[]" else "|".join(str(b) for b in json.loads(text))
+
+
+def _scaled(v: int | None) -> str:
+    """A quantity as stored (integer thousandths, ``store/types.Quantity``) as exact text."""
     if v is None:
         return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (list, tuple)):
-        return "|".join(v)
-    if isinstance(v, (datetime, date)):
-        return v.isoformat()
-    return v
+    whole, part = divmod(v, _FACTOR)
+    return str(whole) if not part else format_quantity(Decimal(v).scaleb(-SCALE))
 
 
-def _json_cell(v: Cell) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, RawJson):
-        return str(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, Decimal):
-        return format(v, "f")
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, (datetime, date)):
-        return f'"{v.isoformat()}"'
-    return json.dumps(list(v), ensure_ascii=False)
+def _iso(v: date | None) -> str:
+    return "" if v is None else v.isoformat()
+
+
+# The csv module writes None as an empty field and other values with str(): text, JSON
+# text, amounts and integers need no converter at all.
+_CSV_AS_IS = frozenset({"text", "json", "amount", "int"})
+_CSV: dict[str, Callable[[Any], Any]] = {
+    "gtins": _gtins_csv,
+    "list": lambda v: "|".join(v),
+    "bool": lambda v: "" if v is None else ("true" if v else "false"),
+    "qty": lambda v: "" if v is None else format_quantity(v),
+    "scaled": _scaled,
+    "date": _iso,
+}
+
+
+def _text_json(v: Any) -> str:
+    return "null" if v is None else json.dumps(v, ensure_ascii=False)
+
+
+_JSON: dict[str, Callable[[Any], str]] = {
+    "text": _text_json,
+    "json": lambda v: _one_line(v),
+    "gtins": lambda v: v or "[]",
+    "list": lambda v: json.dumps(list(v), ensure_ascii=False),
+    "bool": lambda v: "null" if v is None else ("true" if v else "false"),
+    "qty": lambda v: "null" if v is None else format_quantity(v),
+    "scaled": lambda v: "null" if v is None else _scaled(v),
+    "amount": lambda v: "null" if v is None else str(v),
+    "int": lambda v: "null" if v is None else str(v),
+    "date": lambda v: "null" if v is None else f'"{v.isoformat()}"',
+}
 
 
 class CsvEncoder:
+    """RFC 4180: a header line, CRLF line ends, fields quoted where they need it."""
+
     content_type = "text/csv; charset=utf-8"
 
-    def __init__(self, columns: Sequence[str]) -> None:
-        self.columns = columns
+    def __init__(self, columns: Columns) -> None:
+        self.names = [name for name, _ in columns]
+        self.convert = [(i, _CSV[kind]) for i, (_, kind) in enumerate(columns) if kind not in _CSV_AS_IS]
 
     def header(self) -> bytes:
-        return self.encode([tuple(self.columns)])
+        return self._write([self.names])
 
     def encode(self, rows: Sequence[Row]) -> bytes:
+        if not self.convert:
+            return self._write(rows)
+        out = []
+        for row in rows:
+            cells = list(row)
+            for i, f in self.convert:
+                cells[i] = f(cells[i])
+            out.append(cells)
+        return self._write(out)
+
+    @staticmethod
+    def _write(rows: Sequence[Sequence[Any]]) -> bytes:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180
-        writer.writerows([_csv_cell(v) for v in row] for row in rows)
+        csv.writer(buffer, lineterminator="\r\n").writerows(rows)
         return buffer.getvalue().encode()
 
 
 class JsonlEncoder:
+    """One JSON object per line, with the CSV's column names as keys."""
+
     content_type = "application/x-ndjson"
 
-    def __init__(self, columns: Sequence[str]) -> None:
-        self.keys = [json.dumps(c) + ":" for c in columns]
+    def __init__(self, columns: Columns) -> None:
+        self.keys = [json.dumps(name) + ":" for name, _ in columns]
+        self.convert = [_JSON[kind] for _, kind in columns]
 
     def header(self) -> bytes:
         return b""
 
     def encode(self, rows: Sequence[Row]) -> bytes:
-        keys = self.keys
+        pairs = list(zip(self.keys, self.convert, strict=True))
         lines = [
-            "{" + ",".join(k + _json_cell(v) for k, v in zip(keys, row, strict=True)) + "}\n" for row in rows
+            "{" + ",".join(k + f(v) for (k, f), v in zip(pairs, row, strict=True)) + "}\n" for row in rows
         ]
         return "".join(lines).encode()
 

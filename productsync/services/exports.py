@@ -184,7 +184,7 @@ async def open_export(db: Database, actor: Actor, request: ExportRequest) -> Exp
     cursor = Cursor(top)
     if channel is not None and kind != "mappings":
         cursor = Cursor(top, channel.id, channel.version)
-        columns: Sequence[str] = rows.VIEW_COLUMNS[kind]
+        columns: rows.Columns = rows.VIEW_COLUMNS[kind]
         reader, keys = _view(db, actor, channel, kind, since, top)
     else:
         columns, reader, keys = _plain(db, actor, kind, since, top, channel)
@@ -197,7 +197,7 @@ async def open_export(db: Database, actor: Actor, request: ExportRequest) -> Exp
 
 def _plain(
     db: Database, actor: Actor, kind: str, since: Cursor | None, top: int, channel: Channel | None
-) -> tuple[Sequence[str], Reader, Callable[[], Awaitable[list[Any] | None]] | None]:
+) -> tuple[rows.Columns, Reader, Callable[[], Awaitable[list[Any] | None]] | None]:
     owners = actor.readable_owners()
 
     async def products(uow: UnitOfWork, after: Any, only: Collection[Any] | None) -> Page:
@@ -206,17 +206,15 @@ def _plain(
 
     async def stock(uow: UnitOfWork, after: Any, only: Collection[Any] | None) -> Page:
         found = await uow.exports.level_rows(owners=owners, after=after, limit=PAGE, keys=only)
-        lots = await uow.exports.lots_of({r.product_id for r in found})
-        out = [row for r in found for row in rows.stock_rows(r, lots.get((r.product_id, r.location_id), []))]
+        lots = await uow.exports.lots_of(found[0][0], found[-1][0]) if found else {}
+        out = [row for r in found for row in rows.stock_rows(r, lots.get((r[0], r[1]), []))]
         last = found[-1] if len(found) == PAGE else None
         return out, (None if last is None else (last.product_id, last.location_id))
 
     async def prices(uow: UnitOfWork, after: Any, only: Collection[Any] | None) -> Page:
         found = await uow.exports.price_rows(owners=owners, after=after, limit=PAGE, pairs=only)
         last = found[-1] if len(found) == PAGE else None
-        return [rows.price_row(r) for r in found], (
-            None if last is None else (last.price_list_id, last.product_id, last.id)
-        )
+        return [rows.price_row(r) for r in found], (None if last is None else last.id)
 
     channel_owners = None if actor.is_admin else frozenset({actor.partner_id} if actor.partner_id else ())
 
@@ -238,7 +236,7 @@ def _plain(
         last = found[-1] if len(found) == PAGE else None
         return [rows.alias_row(r) for r in found], (None if last is None else (last.scheme, last.code))
 
-    table: dict[str, tuple[Sequence[str], Reader]] = {
+    table: dict[str, tuple[rows.Columns, Reader]] = {
         "products": (rows.PRODUCT_COLUMNS, products),
         "stock": (rows.STOCK_COLUMNS, stock),
         "prices": (rows.PRICE_COLUMNS, prices),

@@ -14,8 +14,7 @@ from collections.abc import Collection, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from sqlalchemy import Text, cast, false, or_, select, tuple_
-from sqlalchemy.engine import Row
+from sqlalchemy import BigInteger, String, Text, cast, false, or_, select, true, tuple_, type_coerce
 
 from productsync.domain.catalog import Product, ProductStatus
 from productsync.domain.events import EventType
@@ -67,7 +66,7 @@ STATE_EVENTS = PRODUCT_EVENTS + STOCK_EVENTS + PRICE_EVENTS
 def _owned(owners: AbstractSet[uuid.UUID] | None) -> Any:
     """Products whose owner is in ``owners`` (None: every partner, an admin)."""
     if owners is None:
-        return _P.id.is_not(None)
+        return true()
     return _P.owner_partner_id.in_(owners) if owners else false()
 
 
@@ -81,7 +80,7 @@ class ExportRepository(Repository):
         after: uuid.UUID | None,
         limit: int,
         ids: Collection[uuid.UUID] | None = None,
-    ) -> Sequence[Row[Any]]:
+    ) -> list[Any]:
         """Products by id, with their owner's and category's codes and JSON as text."""
         stmt = (
             select(*_PRODUCT_COLUMNS)
@@ -94,7 +93,7 @@ class ExportRepository(Repository):
             stmt = stmt.where(_P.id > after)
         if ids is not None:
             stmt = stmt.where(_P.id.in_(list(ids)))
-        return list(await self.conn.execute(stmt))
+        return list((await self.conn.execute(stmt)).all())
 
     # --- stock --------------------------------------------------------------------------
 
@@ -105,9 +104,10 @@ class ExportRepository(Repository):
         after: tuple[uuid.UUID, uuid.UUID] | None,
         limit: int,
         keys: Collection[tuple[uuid.UUID, str]] | None = None,
-    ) -> Sequence[Row[Any]]:
-        """Stock levels by (product, location) with SKU, owner code and location code;
-        ``keys`` narrows to (product id, location code) pairs (a delta)."""
+    ) -> list[Any]:
+        """Stock levels by (product, location) with SKU, owner code and location code, the
+        quantities as stored (scaled integers: an export formats them without a Decimal
+        per value); ``keys`` narrows to (product id, location code) pairs (a delta)."""
         sl = stock_levels.c
         stmt = (
             select(
@@ -116,8 +116,8 @@ class ExportRepository(Repository):
                 _P.sku,
                 _OWNER,
                 locations.c.code.label("location"),
-                sl.on_hand,
-                sl.safety_stock,
+                type_coerce(sl.on_hand, BigInteger).label("on_hand"),
+                type_coerce(sl.safety_stock, BigInteger).label("safety_stock"),
             )
             .select_from(
                 stock_levels.join(products, _P.id == sl.product_id)
@@ -129,27 +129,33 @@ class ExportRepository(Repository):
             .limit(limit)
         )
         if after is not None:
-            stmt = stmt.where(tuple_(sl.product_id, sl.location_id) > tuple_(*after))
+            # The redundant bound on products.id lets the join start at the page instead of
+            # walking products from the first one on every page.
+            stmt = stmt.where(tuple_(sl.product_id, sl.location_id) > tuple_(*after), _P.id >= after[0])
         if keys is not None:
             stmt = stmt.where(tuple_(sl.product_id, locations.c.code).in_(list(keys)))
-        return list(await self.conn.execute(stmt))
+        return list((await self.conn.execute(stmt)).all())
 
     async def lots_of(
-        self, product_ids: Collection[uuid.UUID]
-    ) -> dict[tuple[uuid.UUID, uuid.UUID], list[Row[Any]]]:
-        """Lots holding stock of these products, per level, in expiry order (one query)."""
-        out: dict[tuple[uuid.UUID, uuid.UUID], list[Row[Any]]] = {}
-        if not product_ids:
-            return out
+        self, first: uuid.UUID, last: uuid.UUID
+    ) -> dict[tuple[uuid.UUID, uuid.UUID], list[tuple[Any, ...]]]:
+        """Lots holding stock of the products from ``first`` to ``last`` (a page's range:
+        one index range, no list of ids), per level, in expiry order; quantities scaled."""
         t = lots.c
         stmt = (
-            select(t.product_id, t.location_id, t.lot_number, t.expires_on, t.quantity)
-            .where(t.product_id.in_(list(product_ids)), t.quantity > 0)
+            select(
+                t.product_id,
+                t.location_id,
+                t.lot_number,
+                t.expires_on,
+                type_coerce(t.quantity, BigInteger).label("quantity"),
+            )
+            .where(t.product_id >= first, t.product_id <= last, t.quantity > 0)
             .order_by(t.product_id, t.location_id, t.expires_on, t.lot_number)
         )
-        found: list[Row[Any]] = list(await self.conn.execute(stmt))
-        for r in found:
-            out.setdefault((r.product_id, r.location_id), []).append(r)
+        out: dict[tuple[uuid.UUID, uuid.UUID], list[tuple[Any, ...]]] = {}
+        for r in (await self.conn.execute(stmt)).all():
+            out.setdefault((r[0], r[1]), []).append(tuple(r))
         return out
 
     # --- prices -------------------------------------------------------------------------
@@ -158,13 +164,13 @@ class ExportRepository(Repository):
         self,
         *,
         owners: AbstractSet[uuid.UUID] | None,
-        after: tuple[uuid.UUID, uuid.UUID, int] | None,
+        after: int | None,
         limit: int,
         pairs: Collection[tuple[uuid.UUID, uuid.UUID]] | None = None,
-    ) -> Sequence[Row[Any]]:
-        """Price tiers by (price list, product, entry id): a product's tier set on a list
-        is contiguous. A partner reads lists it owns, shared ones and hub-wide ones, for
-        products it may read. ``pairs`` narrows to (price list, product) pairs."""
+    ) -> list[Any]:
+        """Price tiers by entry id (the import gathers a tier set from wherever its rows
+        are in the file). A partner reads lists it owns, shared ones and hub-wide ones,
+        for products it may read. ``pairs`` narrows to (price list, product) pairs."""
         pe = price_entries.c
         stmt = (
             select(
@@ -173,8 +179,8 @@ class ExportRepository(Repository):
                 pe.id,
                 _P.sku,
                 _OWNER,
-                pe.amount,
-                pe.min_quantity,
+                type_coerce(pe.amount, String).label("amount"),  # canonical decimal text as stored
+                type_coerce(pe.min_quantity, BigInteger).label("min_quantity"),  # scaled
                 pe.valid_from,
                 pe.valid_to,
             )
@@ -184,7 +190,7 @@ class ExportRepository(Repository):
                 .join(price_lists, price_lists.c.id == pe.price_list_id)
             )
             .where(_owned(owners))
-            .order_by(pe.price_list_id, pe.product_id, pe.id)
+            .order_by(pe.id)
             .limit(limit)
         )
         if owners is not None:
@@ -192,10 +198,10 @@ class ExportRepository(Repository):
                 or_(price_lists.c.owner_partner_id.is_(None), price_lists.c.owner_partner_id.in_(owners))
             )
         if after is not None:
-            stmt = stmt.where(tuple_(pe.price_list_id, pe.product_id, pe.id) > tuple_(*after))
+            stmt = stmt.where(pe.id > after)
         if pairs is not None:
             stmt = stmt.where(tuple_(pe.price_list_id, pe.product_id).in_(list(pairs)))
-        return list(await self.conn.execute(stmt))
+        return list((await self.conn.execute(stmt)).all())
 
     # --- mappings and aliases -----------------------------------------------------------
 
@@ -207,7 +213,7 @@ class ExportRepository(Repository):
         channel_id: uuid.UUID | None,
         after: tuple[uuid.UUID, str] | None,
         limit: int,
-    ) -> Sequence[Row[Any]]:
+    ) -> list[Any]:
         """SKU mappings by (channel, external id), of channels the caller administers
         (``channel_owners``; None: all) and products it may read."""
         m = sku_mappings.c
@@ -228,11 +234,11 @@ class ExportRepository(Repository):
             stmt = stmt.where(m.channel_id == channel_id)
         if after is not None:
             stmt = stmt.where(tuple_(m.channel_id, m.external_id) > tuple_(*after))
-        return list(await self.conn.execute(stmt))
+        return list((await self.conn.execute(stmt)).all())
 
     async def alias_rows(
         self, *, owners: AbstractSet[uuid.UUID] | None, after: tuple[str, str] | None, limit: int
-    ) -> Sequence[Row[Any]]:
+    ) -> list[Any]:
         """Aliases by (scheme, code) of products the caller may read."""
         a = product_aliases.c
         stmt = (
@@ -244,13 +250,13 @@ class ExportRepository(Repository):
         )
         if after is not None:
             stmt = stmt.where(tuple_(a.scheme, a.code) > tuple_(*after))
-        return list(await self.conn.execute(stmt))
+        return list((await self.conn.execute(stmt)).all())
 
     # --- what changed -------------------------------------------------------------------
 
     async def changes(
         self, *, after_seq: int, upto_seq: int, types: Sequence[EventType], limit: int
-    ) -> Sequence[Row[Any]]:
+    ) -> list[Any]:
         """Public events in (after_seq, upto_seq] of these types, in seq order: their seq,
         product id, location code (stock) and price list id (prices)."""
         o = outbox.c
@@ -271,7 +277,7 @@ class ExportRepository(Repository):
             .order_by(o.seq)
             .limit(limit)
         )
-        return list(await self.conn.execute(stmt))
+        return list((await self.conn.execute(stmt)).all())
 
     # --- channel slices -----------------------------------------------------------------
 
