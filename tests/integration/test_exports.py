@@ -28,6 +28,15 @@ from tests.conftest import ref
 D = Decimal
 
 
+def gtin13() -> str:
+    """A random valid GTIN-13 (barcodes are unique hub-wide, and tests share a database)."""
+    import random
+
+    body = [random.randint(0, 9) for _ in range(12)]
+    total = sum(d * (3 if i % 2 else 1) for i, d in enumerate(body))
+    return "".join(map(str, body)) + str((10 - total % 10) % 10)
+
+
 async def export(db, actor, kind, fmt="csv", since=None, channel_id=None):  # type: ignore[no-untyped-def]
     """Rows (as dicts of what the file holds) and the next cursor."""
     opened = await open_export(db, actor, ExportRequest(kind, fmt, since, channel_id))
@@ -62,7 +71,8 @@ async def rename(db, actor, product, name):  # type: ignore[no-untyped-def]
 
 
 async def test_a_full_products_export_writes_the_import_columns_in_csv_and_jsonl(database, world) -> None:
-    product = await make_product(database, world, barcodes=["4006381333931", "96385074"])
+    codes = [gtin13(), gtin13()]
+    product = await make_product(database, world, barcodes=codes)
     rows, cursor = await export(database, world.actor_a, "products")
     assert cursor
     mine = {r["sku"]: r for r in rows}
@@ -85,7 +95,7 @@ async def test_a_full_products_export_writes_the_import_columns_in_csv_and_jsonl
     ]
     assert row["partner"] == world.a.code and row["category"] == "sports"
     assert row["description"] == 'Light, "fast"\nand strong'  # RFC 4180 quoting survives
-    assert row["barcodes"] == "4006381333931|96385074"
+    assert row["barcodes"] == "|".join(codes)
     assert json.loads(row["attributes"]) == {"size": "L2", "material": "carbon", "weight_g": 287.5}
     assert json.loads(row["texts"])["de"]["name"] == "Schläger"
     assert row["allow_backorders"] == "true" and row["status"] == "active"
@@ -93,7 +103,7 @@ async def test_a_full_products_export_writes_the_import_columns_in_csv_and_jsonl
 
     lines, _ = await export(database, world.actor_a, "products", "jsonl")
     item = next(r for r in lines if r["sku"] == product.sku)
-    assert item["barcodes"] == ["4006381333931", "96385074"]
+    assert item["barcodes"] == codes
     assert item["attributes"]["weight_g"] == 287.5 and item["allow_backorders"] is True
     assert item["texts"] == {"de": {"name": "Schläger", "description": "Leicht"}}
 
@@ -310,8 +320,9 @@ async def test_mappings_and_aliases_export_with_sku_and_partner(database, world)
             [channels.MappingIn(external_id="gid-1", product_id=world.product.id, external_sku="EXT-1")],
         ),
     )
+    code = ref("S-")
     await transaction(
-        database, lambda uow: aliases.set_aliases(uow, world.actor_a, world.product.id, [("supplier", "S-1")])
+        database, lambda uow: aliases.set_aliases(uow, world.actor_a, world.product.id, [("supplier", code)])
     )
     rows, _ = await export(database, world.actor_a, "mappings")
     assert [r for r in rows if r["channel"] == str(channel.id)] == [
@@ -338,7 +349,7 @@ async def test_mappings_and_aliases_export_with_sku_and_partner(database, world)
     ]
     found, cursor = await export(database, world.actor_a, "aliases")
     assert [r for r in found if r["sku"] == world.product.sku] == [
-        {"scheme": "supplier", "code": "S-1", "sku": world.product.sku, "partner": world.a.code}
+        {"scheme": "supplier", "code": code, "sku": world.product.sku, "partner": world.a.code}
     ]
     assert [
         r for r in (await export(database, world.actor_c, "aliases"))[0] if r["sku"] == world.product.sku
