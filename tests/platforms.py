@@ -1,10 +1,8 @@
 """Small local stand-ins for the storefront platforms, on 127.0.0.1, implementing the
-request and response shapes their REST APIs document (only what the connectors use):
+request and response shapes their APIs document (only what the connectors use). The
+Shopify one speaks the GraphQL Admin API and lives in tests/shopify_graphql.py; this
+module has the shared HTTP server and:
 
-- Shopify Admin REST: ``GET variants/{id}.json``, ``PUT variants/{id}.json`` (``price``
-  and ``compare_at_price``, a string or null), ``PUT products/{id}.json``,
-  ``POST inventory_levels/set.json``; auth by ``X-Shopify-Access-Token``
-  (401 ``{"errors": "[API] Invalid API key or access token …"}``).
 - WooCommerce REST v3: ``PUT /wp-json/wc/v3/products/{id}`` and
   ``…/products/{id}/variations/{vid}``; HTTP Basic with consumer key and secret
   (401 ``woocommerce_rest_cannot_edit``), 404 ``woocommerce_rest_product_invalid_id``.
@@ -12,8 +10,8 @@ request and response shapes their REST APIs document (only what the connectors u
   window is ``date_on_sale_from_gmt``/``date_on_sale_to_gmt`` (ISO 8601 in GMT; "" clears
   one, null is ignored, as ``isset`` does in the REST controller).
 
-Both validate types the way the platforms do (``available``/``stock_quantity`` integers,
-prices as strings) and can be scripted to answer with an error first (``fail_next``).
+It validates types the way the platform does (``stock_quantity`` integers, prices as
+strings) and can be scripted to answer with an error first (``fail_next``).
 """
 
 from __future__ import annotations
@@ -25,11 +23,20 @@ import threading
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # the stdlib default (5) resets connections under bursts
     daemon_threads = True
+
+
+class RawBody(str):
+    """An answer body sent as it is (a JSONL file), not as JSON."""
+
+
+class DropAnswer(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by ``route``: close the connection without answering."""
 
 
 class _Platform:
@@ -49,13 +56,17 @@ class _Platform:
                     if platform.fail_next:
                         status, headers = platform.fail_next.popleft()
                         return self._answer(status, {"errors": "scripted failure"}, headers)
-                    status, payload = platform.route(self.command, self.path, dict(self.headers), body)
-                self._answer(status, payload, {})
+                    # A route may add response headers as a third element (pagination).
+                    status, payload, *extra = platform.route(
+                        self.command, self.path, dict(self.headers), body
+                    )
+                self._answer(status, payload, extra[0] if extra else {})
 
             def _answer(self, status: int, payload: Any, headers: dict[str, str]) -> None:
-                data = json.dumps(payload).encode()
+                raw = isinstance(payload, RawBody)
+                data = payload.encode() if raw else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", "application/jsonl" if raw else "application/json")
                 self.send_header("content-length", str(len(data)))
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -83,95 +94,92 @@ class _Platform:
         self.server.server_close()
 
 
-class FakeShopify(_Platform):
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
-        self.variants: dict[int, dict[str, Any]] = {}
-        self.products: dict[int, dict[str, Any]] = {}
-        self.levels: dict[tuple[int, int], int] = {}
-
-    def add_variant(self, variant_id: int, product_id: int, inventory_item_id: int) -> None:
-        self.variants[variant_id] = {
-            "id": variant_id,
-            "product_id": product_id,
-            "inventory_item_id": inventory_item_id,
-            "price": "0.00",
-            "compare_at_price": None,
-        }
-        self.products.setdefault(product_id, {"id": product_id, "title": "", "status": "draft"})
-
-    def route(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
-        if {k.lower(): v for k, v in headers.items()}.get("x-shopify-access-token") != self.token:
-            return 401, {
-                "errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"
-            }
-        m = re.fullmatch(r"/admin/api/\d{4}-\d{2}/(.+)\.json", path)
-        if not m:
-            return 404, {"errors": "Not Found"}
-        resource = m.group(1)
-        if resource == "inventory_levels/set" and method == "POST":
-            loc, item, available = (
-                body.get("location_id"),
-                body.get("inventory_item_id"),
-                body.get("available"),
-            )
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (loc, item, available)):
-                return 422, {"errors": {"available": ["must be an integer"]}}
-            if item not in {v["inventory_item_id"] for v in self.variants.values()}:
-                return 422, {"errors": ["Inventory item does not exist"]}
-            self.levels[(loc, item)] = available
-            return 200, {
-                "inventory_level": {"inventory_item_id": item, "location_id": loc, "available": available}
-            }
-        m2 = re.fullmatch(r"(variants|products)/(\d+)", resource)
-        if not m2:
-            return 404, {"errors": "Not Found"}
-        kind, ident = m2.group(1), int(m2.group(2))
-        store = self.variants if kind == "variants" else self.products
-        if ident not in store:
-            return 404, {"errors": "Not Found"}
-        key = kind[:-1]
-        if method == "GET":
-            return 200, {key: store[ident]}
-        if method == "PUT":
-            fields = body.get(key) if isinstance(body, dict) else None
-            if not isinstance(fields, dict) or fields.get("id") != ident:
-                return 400, {"errors": {key: "Required parameter missing or invalid"}}
-            if "price" in fields and not isinstance(fields["price"], str):
-                return 422, {"errors": {"price": ["must be a string"]}}
-            compare = fields.get("compare_at_price")
-            if compare is not None and not isinstance(compare, str):
-                return 422, {"errors": {"compare_at_price": ["must be a string or null"]}}
-            store[ident].update(fields)
-            return 200, {key: store[ident]}
-        return 404, {"errors": "Not Found"}
-
-
 class FakeWooCommerce(_Platform):
+    """Products by external id: ``"794"`` for a simple product, ``"795/801"`` for a
+    variation of the variable product 795 (added with ``add_variable``). ``GET products``
+    and ``GET products/{id}/variations`` page them as the REST API does (``per_page`` up
+    to 100, ``page``; ``X-WP-Total`` and ``X-WP-TotalPages`` headers; ids as integers)."""
+
     def __init__(self, key: str, secret: str) -> None:
         super().__init__()
         self.auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
         self.products: dict[str, dict[str, Any]] = {}
 
-    def add_product(self, external_id: str) -> None:
+    def add_product(self, external_id: str, **fields: Any) -> None:
+        """A product (or, for ``id/vid``, a variation) with catalog ``fields`` (``sku``,
+        ``name``, ``global_unique_id``, ``meta_data``, ``price`` ...) over the defaults."""
         self.products[external_id] = {
             "id": external_id,
+            "type": "variation" if "/" in external_id else "simple",
+            "sku": "",
+            "name": "",
+            "description": "",
+            "global_unique_id": "",
+            "meta_data": [],
+            "price": "",
             "manage_stock": False,
             "stock_quantity": None,
             "regular_price": "",
             "sale_price": "",
             "date_on_sale_from_gmt": None,
             "date_on_sale_to_gmt": None,
+            **fields,
         }
 
-    def route(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
+    def add_variable(self, product_id: str, **fields: Any) -> None:
+        """A variable product: sold only through its variations (``add_product("id/vid")``)."""
+        self.add_product(product_id, type="variable", **fields)
+
+    def _listing(self, parent: str | None) -> list[dict[str, Any]]:
+        if parent is None:
+            keys = [k for k in self.products if "/" not in k]
+        else:
+            keys = [k for k in self.products if k.startswith(parent + "/")]
+        out = []
+        for key in sorted(keys, key=lambda k: int(k.rsplit("/", 1)[-1])):
+            record = dict(self.products[key])
+            record["id"] = int(key.rsplit("/", 1)[-1])
+            if parent is not None:
+                record["parent_id"] = int(parent)
+            else:
+                record["variations"] = [
+                    int(k.split("/")[1]) for k in self.products if k.startswith(key + "/")
+                ]
+            out.append(record)
+        return out
+
+    def _get(self, path: str) -> tuple[int, Any, dict[str, str]] | None:
+        url = urlsplit(path)
+        m = re.fullmatch(r"/wp-json/wc/v3/products(?:/(\d+)/variations)?", url.path)
+        if not m:
+            return None
+        query = parse_qs(url.query)
+        try:
+            per_page = int(query.get("per_page", ["10"])[0])
+            page = int(query.get("page", ["1"])[0])
+        except ValueError:
+            return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): page"}, {}
+        if not 1 <= per_page <= 100 or page < 1:
+            return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): per_page"}, {}
+        parent = m.group(1)
+        if parent is not None and self.products.get(parent, {}).get("type") != "variable":
+            return 404, {"code": "woocommerce_rest_product_invalid_id", "message": "Invalid ID."}, {}
+        records = self._listing(parent)
+        pages = max(1, -(-len(records) // per_page))
+        chunk = records[(page - 1) * per_page : page * per_page]
+        return 200, chunk, {"X-WP-Total": str(len(records)), "X-WP-TotalPages": str(pages)}
+
+    def route(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[Any, ...]:
         if {k.lower(): v for k, v in headers.items()}.get("authorization") != self.auth:
             return 401, {
                 "code": "woocommerce_rest_cannot_edit",
                 "message": "Sorry, you are not allowed to edit this resource.",
                 "data": {"status": 401},
             }
+        if method == "GET":
+            listed = self._get(path)
+            if listed is not None:
+                return listed
         m = re.fullmatch(r"/wp-json/wc/v3/products/(\d+)(?:/variations/(\d+))?", path)
         if not m or method != "PUT":
             return 404, {"code": "rest_no_route", "message": "No route was found.", "data": {"status": 404}}

@@ -40,6 +40,7 @@ from productsync.store.repositories.log import (
     OutboxRepository,
 )
 from productsync.store.repositories.lots import LotRepository
+from productsync.store.repositories.onboarding import OnboardingRepository
 from productsync.store.repositories.oversells import OversellRepository
 from productsync.store.repositories.pricing import PriceRepository
 from productsync.store.repositories.reservations import ReservationRepository
@@ -74,6 +75,7 @@ class UnitOfWork:
     reservations: ReservationRepository
     lots: LotRepository
     oversells: OversellRepository
+    onboarding: OnboardingRepository
     exports: ExportRepository
 
     def __init__(self, db: Database, *, readonly: bool = False, request_id: str | None = None) -> None:
@@ -121,6 +123,7 @@ class UnitOfWork:
         self.reservations = ReservationRepository(conn, self.journal)
         self.lots = LotRepository(conn)
         self.oversells = OversellRepository(conn)
+        self.onboarding = OnboardingRepository(conn)
         self.exports = ExportRepository(conn)
         return self
 
