@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from productsync.cli_exports import export as export_command
+from productsync.cli_payments import payments_app
 from productsync.config import Settings
 from productsync.domain.access import Scope, system_actor
 from productsync.domain.errors import DomainError
@@ -28,6 +29,7 @@ secrets_app = typer.Typer(
 )
 app.add_typer(secrets_app, name="secrets")
 app.command("export")(export_command)
+app.add_typer(payments_app, name="payments")
 console = Console(stderr=True)
 out = Console()
 # What "all partner scopes" means for `keys create --partner X`: everything but admin.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from productsync.domain.targets import TargetPolicy
@@ -46,6 +48,9 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str = ""
     # How far a Stripe-Signature timestamp may be from now (Stripe's libraries use 300 s).
     stripe_tolerance_seconds: int = 300
+    # The price list a Stripe payment's amount is checked against when its metadata names
+    # none (payments reconciliation); unset: such amounts are reported as not checked.
+    stripe_price_list_id: uuid.UUID | None = None
     # How often expired reservations are looked for (and their stock given back).
     reservation_sweep_seconds: float = 1.0
     # How often expired lots are written off and near-expiry lots announced.

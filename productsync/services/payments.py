@@ -27,11 +27,13 @@ from typing import Any
 from productsync.domain.access import Actor, system_actor
 from productsync.domain.errors import InvalidInput, NotFound
 from productsync.domain.inventory import MovementKind
+from productsync.domain.payment_reconciliation import Outcome
 from productsync.domain.quantities import format_quantity
 from productsync.domain.reservations import ReservationStatus
-from productsync.services import catalog, oversells, reservations, stock
+from productsync.services import catalog, oversells, payment_records, reservations, stock
 from productsync.services.inbound_changes import InboundResult
 from productsync.services.oversells import REASON_MAX
+from productsync.services.payment_records import Taken
 from productsync.store.uow import UnitOfWork
 
 SOURCE = "stripe"
@@ -95,31 +97,50 @@ def _ref(raw: Any) -> str | None:
     return None
 
 
-async def record_event(uow: UnitOfWork, event: dict[str, Any]) -> InboundResult:
+async def record_event(
+    uow: UnitOfWork, event: dict[str, Any], *, price_list_id: uuid.UUID | None = None
+) -> InboundResult:
+    """Take one event once; with it, a payment record for the reconciliation (see
+    services/payment_records.py; ``price_list_id``: the hub's default price list)."""
     event_id = event.get("id")
     if not isinstance(event_id, str) or not 0 < len(event_id) <= ID_MAX:
         raise InvalidInput(f"the event's id must be a string of 1-{ID_MAX} characters", field="id")
     seen = await uow.receipts.claim(SOURCE, event_id, uow.now)
     if seen is not None:
         return InboundResult(seen[0], {**seen[1], "replayed": True})
-    result = await _apply(uow, event_id, event)
+    result, taken = await _apply(uow, event_id, event)
+    if taken is not None:
+        data = event["data"]
+        obj = data["object"]
+        await payment_records.note(
+            uow,
+            event_id=event_id,
+            event=event,
+            obj=obj,
+            meta=_metadata(obj),
+            payment_ref=_ref(obj.get("payment_intent")) or _ref(obj.get("id")) or event_id,
+            taken=taken,
+            default_price_list_id=price_list_id,
+        )
     await uow.receipts.settle(SOURCE, event_id, result.status_code, result.body)
     return result
 
 
-async def _apply(uow: UnitOfWork, event_id: str, event: dict[str, Any]) -> InboundResult:
+async def _apply(uow: UnitOfWork, event_id: str, event: dict[str, Any]) -> tuple[InboundResult, Taken | None]:
     kind = str(event.get("type") or "")
     data = event.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
     base: dict[str, Any] = {"event_id": event_id, "type": kind}
     if kind not in SALES | REFUNDS or not isinstance(obj, dict):
-        return InboundResult(200, {**base, "outcome": "ignored", "reason": "not an event the hub acts on"})
+        skipped = {**base, "outcome": "ignored", "reason": "not an event the hub acts on"}
+        return InboundResult(200, skipped), None
     meta = _metadata(obj)
     if kind in SALES and ("reservation_id" in meta or "reservation_ref" in meta):
         return await _commit_reservation(uow, base, meta)
     sku, product_id = meta.get("sku"), _named_product(meta)
     if not sku and product_id is None:
-        return InboundResult(200, {**base, "outcome": "ignored", "reason": "no sku in metadata"})
+        ignored = Taken(Outcome.IGNORED, note="no sku in metadata")
+        return InboundResult(200, {**base, "outcome": "ignored", "reason": "no sku in metadata"}), ignored
     product = await catalog.find_product(
         uow, _ACTOR, product_id=product_id, sku=sku or None, partner=meta.get("partner")
     )
@@ -151,7 +172,8 @@ async def _apply(uow: UnitOfWork, event_id: str, event: dict[str, Any]) -> Inbou
             "quantity": written.pop("delta"),  # signed, as for refunds: what left the shelf
             **written,
         }
-        return InboundResult(200, body)
+        moved = (sale.movement_id,) if sale.movement_id is not None else ()
+        return InboundResult(200, body), Taken(Outcome.APPLIED, product, quantity, None, moved)
     sold = await uow.receipts.get(f"{SOURCE}:sale", payment)
     where = _named_location(meta)
     if where is None and sold is not None and sold[1].get("location_id"):
@@ -175,10 +197,13 @@ async def _apply(uow: UnitOfWork, event_id: str, event: dict[str, Any]) -> Inbou
         "quantity": format_quantity(change.quantity),
         "level": change.level.snapshot(),
     }
-    return InboundResult(200, body)
+    moved = (change.movement_id,) if change.movement_id is not None else ()
+    return InboundResult(200, body), Taken(Outcome.APPLIED, product, quantity, None, moved)
 
 
-async def _commit_reservation(uow: UnitOfWork, base: dict[str, Any], meta: dict[str, str]) -> InboundResult:
+async def _commit_reservation(
+    uow: UnitOfWork, base: dict[str, Any], meta: dict[str, str]
+) -> tuple[InboundResult, Taken]:
     """The payment settles a checkout's hold: commit it (once; a repeat answers as committed)."""
     if "reservation_id" in meta:
         try:
@@ -195,9 +220,12 @@ async def _commit_reservation(uow: UnitOfWork, base: dict[str, Any], meta: dict[
         if not live:
             raise NotFound("reservation", meta["reservation_ref"])
         found = live[-1]
+    moved: tuple[int, ...] = ()
     if found.status is not ReservationStatus.COMMITTED:
         found.check_open(uow.now)
         found = await reservations.commit_held(uow, _ACTOR, found, reason=f"stripe {base['type']}")
-    return InboundResult(
-        200, {**base, "outcome": "applied", "reservation_id": str(found.id), "status": found.status.value}
-    )
+        moved = tuple(await uow.payments.reservation_sales(found.id))
+    again = None if moved else f"reservation {found.id} was already committed"
+    taken = Taken(Outcome.APPLIED, reservation=found, movement_ids=moved, note=again)
+    body = {**base, "outcome": "applied", "reservation_id": str(found.id), "status": found.status.value}
+    return InboundResult(200, body), taken

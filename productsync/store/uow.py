@@ -42,6 +42,7 @@ from productsync.store.repositories.log import (
 from productsync.store.repositories.lots import LotRepository
 from productsync.store.repositories.onboarding import OnboardingRepository
 from productsync.store.repositories.oversells import OversellRepository
+from productsync.store.repositories.payments import PaymentRepository
 from productsync.store.repositories.pricing import PriceRepository
 from productsync.store.repositories.reservations import ReservationRepository
 from productsync.store.repositories.stock import StockRepository
@@ -77,6 +78,7 @@ class UnitOfWork:
     oversells: OversellRepository
     onboarding: OnboardingRepository
     exports: ExportRepository
+    payments: PaymentRepository
 
     def __init__(self, db: Database, *, readonly: bool = False, request_id: str | None = None) -> None:
         self.db = db
@@ -125,6 +127,7 @@ class UnitOfWork:
         self.oversells = OversellRepository(conn)
         self.onboarding = OnboardingRepository(conn)
         self.exports = ExportRepository(conn)
+        self.payments = PaymentRepository(conn)
         return self
 
     @property

@@ -18,8 +18,8 @@ from productsync.api.schemas.common import PROBLEM_RESPONSES
 from productsync.domain import shopify
 from productsync.domain.access import system_actor
 from productsync.domain.channels import ChannelKind
-from productsync.domain.errors import NotFound
-from productsync.services import inbound, payments
+from productsync.domain.errors import DomainError, NotFound
+from productsync.services import inbound, payment_records, payments
 from productsync.store.uow import UnitOfWork, transaction
 
 
@@ -81,9 +81,19 @@ async def stripe_webhook(request: Request, hub: HubDep) -> JSONResponse:
     event = _json_object(payload)
 
     async def use_case(uow: UnitOfWork) -> payments.InboundResult:
-        return await payments.record_event(uow, event)
+        return await payments.record_event(uow, event, price_list_id=settings.stripe_price_list_id)
 
-    result = await transaction(hub.db, use_case)
+    try:
+        result = await transaction(hub.db, use_case)
+    except DomainError as exc:
+        refused = exc
+
+        async def keep_refusal(uow: UnitOfWork) -> bool:
+            # Money was taken and no sale recorded: kept for the payments reconciliation.
+            return await payment_records.note_refusal(uow, event, refused)
+
+        await transaction(hub.db, keep_refusal)
+        raise
     return JSONResponse(result.body, status_code=result.status_code)
 
 
