@@ -1,20 +1,17 @@
 """Small local stand-ins for the storefront platforms, on 127.0.0.1, implementing the
-request and response shapes their REST APIs document (only what the connectors use):
+request and response shapes their APIs document (only what the connectors use). The
+Shopify one speaks the GraphQL Admin API and lives in tests/shopify_graphql.py; this
+module has the shared HTTP server and:
 
-- Shopify Admin REST: ``GET variants/{id}.json``, ``PUT variants/{id}.json`` (``price``
-  and ``compare_at_price``, a string or null), ``PUT products/{id}.json``,
-  ``POST inventory_levels/set.json``; auth by ``X-Shopify-Access-Token``
-  (401 ``{"errors": "[API] Invalid API key or access token …"}``).
 - WooCommerce REST v3: ``PUT /wp-json/wc/v3/products/{id}`` and
-  ``…/products/{id}/variations/{vid}``, ``GET products`` and ``GET products/{id}/variations``
-  (paged, ``X-WP-TotalPages``); HTTP Basic with consumer key and secret
+  ``…/products/{id}/variations/{vid}``; HTTP Basic with consumer key and secret
   (401 ``woocommerce_rest_cannot_edit``), 404 ``woocommerce_rest_product_invalid_id``.
   Prices are strings (``regular_price``, ``sale_price``; "" removes the sale); a sale's
   window is ``date_on_sale_from_gmt``/``date_on_sale_to_gmt`` (ISO 8601 in GMT; "" clears
   one, null is ignored, as ``isset`` does in the REST controller).
 
-Both validate types the way the platforms do (``available``/``stock_quantity`` integers,
-prices as strings) and can be scripted to answer with an error first (``fail_next``).
+It validates types the way the platform does (``stock_quantity`` integers, prices as
+strings) and can be scripted to answer with an error first (``fail_next``).
 """
 
 from __future__ import annotations
@@ -95,71 +92,6 @@ class _Platform:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-class FakeShopify(_Platform):
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
-        self.variants: dict[int, dict[str, Any]] = {}
-        self.products: dict[int, dict[str, Any]] = {}
-        self.levels: dict[tuple[int, int], int] = {}
-
-    def add_variant(self, variant_id: int, product_id: int, inventory_item_id: int) -> None:
-        self.variants[variant_id] = {
-            "id": variant_id,
-            "product_id": product_id,
-            "inventory_item_id": inventory_item_id,
-            "price": "0.00",
-            "compare_at_price": None,
-        }
-        self.products.setdefault(product_id, {"id": product_id, "title": "", "status": "draft"})
-
-    def route(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
-        if {k.lower(): v for k, v in headers.items()}.get("x-shopify-access-token") != self.token:
-            return 401, {
-                "errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"
-            }
-        m = re.fullmatch(r"/admin/api/\d{4}-\d{2}/(.+)\.json", path)
-        if not m:
-            return 404, {"errors": "Not Found"}
-        resource = m.group(1)
-        if resource == "inventory_levels/set" and method == "POST":
-            loc, item, available = (
-                body.get("location_id"),
-                body.get("inventory_item_id"),
-                body.get("available"),
-            )
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (loc, item, available)):
-                return 422, {"errors": {"available": ["must be an integer"]}}
-            if item not in {v["inventory_item_id"] for v in self.variants.values()}:
-                return 422, {"errors": ["Inventory item does not exist"]}
-            self.levels[(loc, item)] = available
-            return 200, {
-                "inventory_level": {"inventory_item_id": item, "location_id": loc, "available": available}
-            }
-        m2 = re.fullmatch(r"(variants|products)/(\d+)", resource)
-        if not m2:
-            return 404, {"errors": "Not Found"}
-        kind, ident = m2.group(1), int(m2.group(2))
-        store = self.variants if kind == "variants" else self.products
-        if ident not in store:
-            return 404, {"errors": "Not Found"}
-        key = kind[:-1]
-        if method == "GET":
-            return 200, {key: store[ident]}
-        if method == "PUT":
-            fields = body.get(key) if isinstance(body, dict) else None
-            if not isinstance(fields, dict) or fields.get("id") != ident:
-                return 400, {"errors": {key: "Required parameter missing or invalid"}}
-            if "price" in fields and not isinstance(fields["price"], str):
-                return 422, {"errors": {"price": ["must be a string"]}}
-            compare = fields.get("compare_at_price")
-            if compare is not None and not isinstance(compare, str):
-                return 422, {"errors": {"compare_at_price": ["must be a string or null"]}}
-            store[ident].update(fields)
-            return 200, {key: store[ident]}
-        return 404, {"errors": "Not Found"}
 
 
 class FakeWooCommerce(_Platform):

@@ -3,7 +3,8 @@
 The view is computed when a delivery is sent, from the hub's current state (not the
 event's): a late delivery then carries the latest truth, which is what a storefront
 that overwrites values needs. Storefront payloads follow the platforms' documented
-REST shapes (Shopify Admin API, WooCommerce REST v3); see sync/storefronts.py.
+shapes (Shopify GraphQL Admin API fields, WooCommerce REST v3); see sync/storefronts.py
+and domain/shopify_graphql.py.
 """
 
 from __future__ import annotations
@@ -136,34 +137,6 @@ class PlatformRequest:
     body: dict[str, Any]
 
 
-def shopify_requests(
-    event_type: str, view: ChannelView, *, variant: dict[str, Any], location_id: Any, api_version: str
-) -> list[PlatformRequest]:
-    """Shopify Admin REST: ``inventory_levels/set.json`` for stock, ``variants/{id}.json``
-    for price, ``products/{id}.json`` for content. ``variant`` is the platform's variant
-    record (id, product_id, inventory_item_id), looked up once per variant."""
-    base = f"/admin/api/{api_version}"
-    if event_type.endswith("stock.changed") and view.available is not None:
-        body = {
-            "location_id": location_id,
-            "inventory_item_id": variant["inventory_item_id"],
-            "available": whole_units(view.available),
-        }
-        return [PlatformRequest("POST", f"{base}/inventory_levels/set.json", body)]
-    if event_type.endswith("price.changed") and view.price is not None:
-        body = {"variant": {"id": variant["id"], **shopify_price_fields(view)}}
-        return [PlatformRequest("PUT", f"{base}/variants/{variant['id']}.json", body)]
-    if ".product." in event_type:
-        product = {
-            "id": variant["product_id"],
-            "title": view.name,
-            "body_html": view.description or "",
-            "status": "active" if view.active else "archived",
-        }
-        return [PlatformRequest("PUT", f"{base}/products/{variant['product_id']}.json", {"product": product})]
-    return []
-
-
 def woocommerce_requests(event_type: str, view: ChannelView, external_id: str) -> list[PlatformRequest]:
     """WooCommerce REST v3: ``PUT /wp-json/wc/v3/products/{id}`` (or
     ``products/{id}/variations/{vid}`` for an external id ``id/vid``)."""
@@ -193,12 +166,13 @@ def _gmt(at: datetime | None) -> str:
 
 
 def shopify_price_fields(view: ChannelView) -> dict[str, Any]:
-    """Shopify shows a sale as ``price`` under a struck-through ``compare_at_price``: the
-    regular price while a cheaper window runs, null otherwise (which also ends an old one)."""
+    """Shopify shows a sale as ``price`` under a struck-through ``compareAtPrice`` (the
+    GraphQL ``ProductVariantsBulkInput`` fields): the regular price while a cheaper window
+    runs, null otherwise (which also ends an old one)."""
     sale = view.price_in_force if view.price_in_force and view.price_in_force.on_sale else None
     return {
         "price": str(view.price),
-        "compare_at_price": str(sale.regular_amount) if sale else None,
+        "compareAtPrice": str(sale.regular_amount) if sale else None,
     }
 
 

@@ -29,6 +29,7 @@ from productsync.store.repositories.catalog import (
     PartnerRepository,
     ProductRepository,
 )
+from productsync.store.repositories.channel_state import ChannelQuantityRepository
 from productsync.store.repositories.channels import AliasRepository, ChannelRepository, MappingRepository
 from productsync.store.repositories.deliveries import DeliveryRepository
 from productsync.store.repositories.exports import ExportRepository
@@ -79,6 +80,7 @@ class UnitOfWork:
     onboarding: OnboardingRepository
     exports: ExportRepository
     payments: PaymentRepository
+    channel_quantities: ChannelQuantityRepository
 
     def __init__(self, db: Database, *, readonly: bool = False, request_id: str | None = None) -> None:
         self.db = db
@@ -128,6 +130,7 @@ class UnitOfWork:
         self.onboarding = OnboardingRepository(conn)
         self.exports = ExportRepository(conn)
         self.payments = PaymentRepository(conn)
+        self.channel_quantities = ChannelQuantityRepository(conn)
         return self
 
     @property

@@ -18,6 +18,7 @@ import httpx
 from productsync.config import Settings
 from productsync.domain.channels import Channel, ChannelKind, exchange_name
 from productsync.services.dispatch import Attempt, Claimed
+from productsync.store.database import Database
 from productsync.sync import storefronts, webhook
 from productsync.sync.guard import Resolve, TargetGuard, TargetRefused, pinned_client, pinned_session
 from productsync.sync.pools import OriginPools, host_port, origin
@@ -88,20 +89,20 @@ class WebhookConnector:
 
 
 class StorefrontConnector:
-    """Shopify- and WooCommerce-style platforms over their documented REST shapes, one
-    pinned httpx client per platform origin."""
+    """Shopify (GraphQL Admin API) and WooCommerce (REST v3) platforms, one pinned httpx
+    client per platform origin."""
 
-    def __init__(self, settings: Settings, guard: TargetGuard) -> None:
+    def __init__(self, settings: Settings, guard: TargetGuard, *, db: Database | None = None) -> None:
         self._timeout = settings.webhook_timeout_seconds
         self._guard = guard
-        self._variants = storefronts.VariantCache()
+        self._shopify = storefronts.ShopifyState(db)
         self.clients: OriginPools[httpx.AsyncClient] = OriginPools(
             lambda: pinned_client(guard), _close_client
         )
 
     async def send(self, claimed: Claimed) -> Attempt:
         return await storefronts.send(
-            self.clients, self._guard, claimed, variants=self._variants, timeout=self._timeout
+            self.clients, self._guard, claimed, shopify=self._shopify, timeout=self._timeout
         )
 
     async def probe(self, channel: Channel) -> bool:
@@ -138,10 +139,13 @@ class Connectors:
     """The connectors of one dispatcher loop (connections live as long as it). ``resolve``
     replaces the system resolver (tests stub it; nothing else should)."""
 
-    def __init__(self, settings: Settings, *, resolve: Resolve | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, resolve: Resolve | None = None, db: Database | None = None
+    ) -> None:
         self.guard = TargetGuard(settings.target_policy(), resolve=resolve)
         self.webhooks = WebhookConnector(settings, self.guard)
-        self.storefronts = StorefrontConnector(settings, self.guard)
+        # ``db``: where the Shopify connector keeps the quantities it knows shops hold.
+        self.storefronts = StorefrontConnector(settings, self.guard, db=db)
         self.rabbit = RabbitConnector(settings.amqp_url, timeout=min(settings.webhook_timeout_seconds, 15.0))
         broker = BrokerConnector(self.rabbit)
         self._by_kind: dict[ChannelKind, Connector] = {

@@ -71,7 +71,7 @@ async def dispatch_once(
     claimed = await _claim_due(hub, batch, backfill=True)
     if claimed:
         own = connectors is None
-        senders = connectors or Connectors(hub.settings)
+        senders = connectors or Connectors(hub.settings, db=hub.db)
         try:
             attempts = await asyncio.gather(*(senders.send(c) for c in claimed))
         finally:
@@ -168,7 +168,7 @@ async def run(
             if not built:
                 await asyncio.sleep(max(idle_seconds * 10, 0.2))
 
-    connectors = Connectors(hub.settings, resolve=resolve)
+    connectors = Connectors(hub.settings, resolve=resolve, db=hub.db)
     prober = Prober(hub, connectors, first=probe_first, longest=probe_longest)
     writer = asyncio.create_task(recorder())
     pages = asyncio.create_task(backfiller())

@@ -1,12 +1,12 @@
-"""Storefront connectors: push the channel's view of a product to a Shopify- or
-WooCommerce-style platform in the request shapes their REST APIs document.
+"""Storefront connectors: push the channel's view of a product to a Shopify or a
+WooCommerce platform in the request shapes their APIs document.
 
-- Shopify Admin REST (``config.api_version``, default 2024-10; ``X-Shopify-Access-Token``
-  from the channel's credentials ``access_token``): stock via
-  ``POST inventory_levels/set.json`` at ``config.location_id``, prices via
-  ``PUT variants/{id}.json``, content via ``PUT products/{id}.json``. The channel's
-  mappings name Shopify *variant* ids; each variant's ``inventory_item_id`` and
-  ``product_id`` are read once (``GET variants/{id}.json``) and remembered.
+- Shopify: the GraphQL Admin API (``config.api_version``, default 2026-01;
+  ``X-Shopify-Access-Token`` from the channel's credentials ``access_token``), see
+  sync/shopify_push.py: stock by ``inventorySetQuantities`` (compare-and-set against the
+  quantity the hub last knew, ``@idempotent`` by event), prices by
+  ``productVariantsBulkUpdate``, texts by ``productUpdate``. The channel's mappings name
+  Shopify *variant* ids, numeric (the REST-era ids) or as GIDs.
 - WooCommerce REST v3 (HTTP Basic with ``consumer_key``/``consumer_secret``, as the
   API documents for HTTPS): ``PUT /wp-json/wc/v3/products/{id}`` (or
   ``products/{id}/variations/{vid}`` for mappings written ``id/vid``).
@@ -18,27 +18,20 @@ than 408/429 are recorded as failures with the platform's answer.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 
 from productsync.domain.channels import ChannelKind
 from productsync.domain.deliveries import parse_retry_after
-from productsync.domain.projection import PlatformRequest, shopify_requests, woocommerce_requests
+from productsync.domain.projection import PlatformRequest, woocommerce_requests
 from productsync.services.dispatch import Attempt, Claimed
 from productsync.sync.guard import TargetGuard, TargetRefused, httpx_target
 from productsync.sync.pools import OriginPools, origin
+from productsync.sync.shopify_graphql import USER_AGENT, PlatformError
+from productsync.sync.shopify_push import ShopifyState, push_shopify
 
-SHOPIFY_API_VERSION = "2024-10"
-USER_AGENT = "productsync-connector/1"
-
-
-class PlatformError(Exception):
-    def __init__(self, attempt: Attempt) -> None:
-        super().__init__(attempt.error)
-        self.attempt = attempt
+__all__ = ["PlatformError", "ShopifyState", "send"]
 
 
 def _failure(response: httpx.Response) -> Attempt:
@@ -84,56 +77,12 @@ async def _call(
     return response
 
 
-class VariantCache:
-    """Shopify variant records (inventory item and product ids) by (shop URL, variant id)."""
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[str, str], dict[str, Any]] = {}
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
-
-    async def get(
-        self,
-        client: httpx.AsyncClient,
-        base: str,
-        variant_id: str,
-        *,
-        version: str,
-        headers: dict[str, str],
-        timeout: float,
-    ) -> dict[str, Any]:
-        key = (base, variant_id)
-        async with self._locks.setdefault(key, asyncio.Lock()):  # one lookup, however many ask
-            return await self._lookup(
-                client, base, variant_id, key, version=version, headers=headers, timeout=timeout
-            )
-
-    async def _lookup(
-        self,
-        client: httpx.AsyncClient,
-        base: str,
-        variant_id: str,
-        key: tuple[str, str],
-        *,
-        version: str,
-        headers: dict[str, str],
-        timeout: float,
-    ) -> dict[str, Any]:
-        if key not in self._known:
-            request = PlatformRequest("GET", f"/admin/api/{version}/variants/{variant_id}.json", {})
-            response = await _call(client, base, request, headers=headers, auth=None, timeout=timeout)
-            variant = response.json().get("variant")
-            if not isinstance(variant, dict) or "inventory_item_id" not in variant:
-                raise PlatformError(Attempt(False, error=f"variant {variant_id}: unexpected answer"))
-            self._known[key] = variant
-        return self._known[key]
-
-
 async def send(
     clients: OriginPools[httpx.AsyncClient],
     guard: TargetGuard,
     claimed: Claimed,
     *,
-    variants: VariantCache,
+    shopify: ShopifyState,
     timeout: float,
 ) -> Attempt:
     """One delivery's requests through the platform origin's pinned client; a transport
@@ -149,7 +98,7 @@ async def send(
         return Attempt(False, error=exc.reason, unreachable=exc.unreachable)
     key = origin(base)
     async with clients.lease(key) as lease:
-        attempt = await _send(lease.client, claimed, base, variants=variants, timeout=timeout)
+        attempt = await _send(lease.client, claimed, base, shopify=shopify, timeout=timeout)
         if attempt.unreachable:
             clients.retire(key, lease)
             guard.forget(host, port)
@@ -157,34 +106,19 @@ async def send(
 
 
 async def _send(
-    client: httpx.AsyncClient, claimed: Claimed, base: str, *, variants: VariantCache, timeout: float
+    client: httpx.AsyncClient, claimed: Claimed, base: str, *, shopify: ShopifyState, timeout: float
 ) -> Attempt:
     channel, view = claimed.channel, claimed.view
     assert view is not None
+    if channel.kind is ChannelKind.SHOPIFY:
+        return await push_shopify(shopify, client, claimed, base, timeout=timeout)
     event_type = str(claimed.event["type"])
     last = 200
+    auth = (view.credentials.get("consumer_key", ""), view.credentials.get("consumer_secret", ""))
     try:
         for external_id in view.external_ids:
-            if channel.kind is ChannelKind.SHOPIFY:
-                version = str(channel.config.get("api_version") or SHOPIFY_API_VERSION)
-                headers = {"x-shopify-access-token": view.credentials.get("access_token", "")}
-                variant = await variants.get(
-                    client, base, external_id, version=version, headers=headers, timeout=timeout
-                )
-                requests = shopify_requests(
-                    event_type,
-                    view,
-                    variant=variant,
-                    location_id=channel.config.get("location_id"),
-                    api_version=version,
-                )
-                auth = None
-            else:
-                headers = {}
-                requests = woocommerce_requests(event_type, view, external_id)
-                auth = (view.credentials.get("consumer_key", ""), view.credentials.get("consumer_secret", ""))
-            for request in requests:
-                response = await _call(client, base, request, headers=headers, auth=auth, timeout=timeout)
+            for request in woocommerce_requests(event_type, view, external_id):
+                response = await _call(client, base, request, headers={}, auth=auth, timeout=timeout)
                 last = response.status_code
     except PlatformError as exc:
         return exc.attempt

@@ -1,5 +1,6 @@
 """Connectors against real counterparts: RabbitMQ on 127.0.0.1:5672 and local servers
-speaking the Shopify Admin REST and WooCommerce REST v3 shapes (tests/platforms.py)."""
+speaking the Shopify GraphQL Admin API (tests/shopify_graphql.py) and WooCommerce REST v3
+(tests/platforms.py) shapes."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from productsync.store.uow import transaction
 from productsync.sync.connectors import Connectors
 from productsync.sync.dispatcher import dispatch_once
 from tests.integration.test_dispatch import _flush_backlog
-from tests.platforms import FakeShopify, FakeWooCommerce
+from tests.platforms import FakeWooCommerce
+from tests.shopify_graphql import FakeShopifyGraphQL
 from tests.services import unavailable
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -175,12 +177,14 @@ async def test_rabbitmq_down_means_retry_not_loss(hub, world) -> None:
     assert rows and all(r.attempts == 1 and "broker" in (r.last_error or "") for r in rows)
 
 
-async def test_shopify_connector_sets_inventory_price_and_content_in_admin_api_shapes(hub, world) -> None:
+async def test_shopify_connector_sets_inventory_price_and_content_over_the_graphql_admin_api(
+    hub, world
+) -> None:
     await _flush_backlog(hub)
     await _adjust(hub, world, 10)
     pl = await _price_list(hub, world, "19.90")
-    with FakeShopify(token="shpat_test") as shop:
-        shop.add_variant(808950810, product_id=632910392, inventory_item_id=39072856)
+    with FakeShopifyGraphQL(token="shpat_test") as shop:
+        shop.add_variant(808950810, product=632910392, item=39072856, available=0)
         await _storefront(
             hub,
             world,
@@ -193,13 +197,14 @@ async def test_shopify_connector_sets_inventory_price_and_content_in_admin_api_s
             buffer_stock=Decimal(2),
             locale="de-DE",
         )
-        connectors = Connectors(hub.settings)
+        connectors = Connectors(hub.settings, db=hub.db)
         try:
             await _drain(hub, connectors)
-            assert shop.levels == {(655441491, 39072856): 8}  # 10 on hand − buffer 2
-            assert shop.variants[808950810]["price"] == "19.90"
-            assert shop.products[632910392]["title"] == world.product.name
-            assert shop.products[632910392]["status"] == "active"
+            assert shop.available(808950810) == 8  # 10 on hand − buffer 2
+            variant = shop.variants["gid://shopify/ProductVariant/808950810"]
+            assert variant["price"] == "19.90"
+            product = shop.products["gid://shopify/Product/632910392"]
+            assert product["title"] == world.product.name and product["status"] == "ACTIVE"
             # Live changes; and a 429 with Retry-After is retried, not lost.
             shop.fail_next.append((429, {"Retry-After": "0"}))
             await _adjust(hub, world, -7)
@@ -211,10 +216,11 @@ async def test_shopify_connector_sets_inventory_price_and_content_in_admin_api_s
             await _drain(hub, connectors)
         finally:
             await connectors.aclose()
-        assert shop.levels == {(655441491, 39072856): 1}  # never below zero: 3 − 2
-        assert shop.variants[808950810]["price"] == "17.50"
-        assert all(r[0] != "GET" or "variants/808950810" in r[1] for r in shop.requests)
-        assert sum(1 for r in shop.requests if r[0] == "GET") == 1  # variant looked up once
+        assert shop.available(808950810) == 1  # never below zero: 3 − 2
+        assert variant["price"] == "17.50"
+        sets = shop.ops("inventorySetQuantities")
+        assert [q["input"]["quantities"][0]["changeFromQuantity"] for q in sets] == [0, 8]
+        assert len(shop.ops("productVariant")) == 2  # ids looked up once, quantity read once (first push)
 
 
 async def test_woocommerce_connector_updates_stock_and_price_in_rest_v3_shapes(hub, world) -> None:

@@ -1,5 +1,5 @@
 """Storefronts get their platforms' own sale fields for a price window, and lose them
-when it closes: local Shopify Admin REST and WooCommerce REST v3 servers on 127.0.0.1.
+when it closes: local Shopify GraphQL Admin API and WooCommerce REST v3 servers on 127.0.0.1.
 
 The storefront view is computed when a delivery is sent (real time), so the window
 here really closes: it ends three seconds after it is written."""
@@ -21,7 +21,8 @@ from productsync.store.uow import transaction
 from productsync.sync.connectors import Connectors
 from tests.integration.test_connectors import _drain, _storefront
 from tests.integration.test_dispatch import _flush_backlog
-from tests.platforms import FakeShopify, FakeWooCommerce
+from tests.platforms import FakeWooCommerce
+from tests.shopify_graphql import FakeShopifyGraphQL
 
 D = Decimal
 WOO_FIELDS = ("regular_price", "sale_price", "date_on_sale_from_gmt", "date_on_sale_to_gmt")
@@ -50,8 +51,8 @@ async def test_a_running_promotion_shows_as_a_sale_and_is_taken_back_when_it_end
             owner_partner_id=None,
         ),
     )
-    with FakeShopify(token="shpat_test") as shop, FakeWooCommerce(key="ck", secret="cs") as woo:
-        shop.add_variant(808950810, product_id=632910392, inventory_item_id=39072856)
+    with FakeShopifyGraphQL(token="shpat_test") as shop, FakeWooCommerce(key="ck", secret="cs") as woo:
+        shop.add_variant(808950810, product=632910392, item=39072856)
         woo.add_product("794")
         common = {"price_list_id": pl.id}
         await _storefront(
@@ -85,11 +86,11 @@ async def test_a_running_promotion_shows_as_a_sale_and_is_taken_back_when_it_end
                 [PriceEntry(D(1), D("10")), PriceEntry(D(1), D("7.5"), start, end)],
             ),
         )
-        connectors = Connectors(hub.settings)
+        connectors = Connectors(hub.settings, db=hub.db)
         try:
             await _drain(hub, connectors)
-            variant = shop.variants[808950810]
-            assert (variant["price"], variant["compare_at_price"]) == ("7.50", "10.00")
+            variant = shop.variants["gid://shopify/ProductVariant/808950810"]
+            assert (variant["price"], variant["compareAtPrice"]) == ("7.50", "10.00")
             woo_now = tuple(woo.products["794"][k] for k in WOO_FIELDS)
             assert woo_now == ("10.00", "7.50", _gmt(start), _gmt(end))
 
@@ -99,6 +100,6 @@ async def test_a_running_promotion_shows_as_a_sale_and_is_taken_back_when_it_end
             await _drain(hub, connectors)
         finally:
             await connectors.aclose()
-        variant = shop.variants[808950810]
-        assert (variant["price"], variant["compare_at_price"]) == ("10.00", None)
+        variant = shop.variants["gid://shopify/ProductVariant/808950810"]
+        assert (variant["price"], variant["compareAtPrice"]) == ("10.00", None)
         assert tuple(woo.products["794"][k] for k in WOO_FIELDS) == ("10.00", "", None, None)

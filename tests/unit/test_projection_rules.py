@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from productsync.domain import channels as rules
+from productsync.domain import shopify_graphql as gql
 from productsync.domain.catalog import Category, NewProduct, create_product
 from productsync.domain.channels import ChannelKind, NewChannel
 from productsync.domain.inventory import StockLevel
@@ -15,7 +16,7 @@ from productsync.domain.projection import (
     ChannelView,
     channel_available,
     localized,
-    shopify_requests,
+    shopify_price_fields,
     whole_units,
     woocommerce_requests,
 )
@@ -93,33 +94,43 @@ VIEW = ChannelView(
     name="Gellack",
     description="Glänzend",
 )
-VARIANT = {"id": 808950810, "product_id": 632910392, "inventory_item_id": 39072856}
+V_GID, P_GID = "gid://shopify/ProductVariant/808950810", "gid://shopify/Product/632910392"
 
 
-def test_shopify_stock_is_an_inventory_level_set_in_whole_units() -> None:
-    [req] = shopify_requests(
-        "productsync.stock.changed", VIEW, variant=VARIANT, location_id=655441491, api_version="2024-10"
+def test_shopify_stock_is_a_compare_and_set_of_available_in_whole_units() -> None:
+    variables = gql.set_quantities_variables(
+        key="e1",
+        inventory_item="gid://shopify/InventoryItem/39072856",
+        location="gid://shopify/Location/655441491",
+        quantity=whole_units(VIEW.available or Decimal(0)),
+        change_from=9,
+        event_id="e1",
     )
-    assert (req.method, req.path) == ("POST", "/admin/api/2024-10/inventory_levels/set.json")
-    assert req.body == {"location_id": 655441491, "inventory_item_id": 39072856, "available": 7}
+    assert variables["input"]["quantities"] == [
+        {
+            "inventoryItemId": "gid://shopify/InventoryItem/39072856",
+            "locationId": "gid://shopify/Location/655441491",
+            "quantity": 7,
+            "changeFromQuantity": 9,
+        }
+    ]
 
 
 def test_shopify_price_and_content_go_to_the_variant_and_the_product() -> None:
-    [price] = shopify_requests(
-        "productsync.price.changed", VIEW, variant=VARIANT, location_id=1, api_version="v"
-    )
-    assert price.path == "/admin/api/v/variants/808950810.json"
-    assert price.body == {"variant": {"id": 808950810, "price": "12.50", "compare_at_price": None}}
+    price = gql.price_variables(P_GID, V_GID, shopify_price_fields(VIEW))
+    assert price == {
+        "productId": P_GID,
+        "variants": [{"id": V_GID, "price": "12.50", "compareAtPrice": None}],
+    }
     archived = replace(VIEW, active=False)
-    [content] = shopify_requests(
-        "productsync.product.archived", archived, variant=VARIANT, location_id=1, api_version="v"
+    content = gql.text_variables(
+        P_GID, title=archived.name, description=archived.description, active=archived.active
     )
-    assert content.path == "/admin/api/v/products/632910392.json"
-    assert content.body["product"] == {
-        "id": 632910392,
+    assert content["product"] == {
+        "id": P_GID,
         "title": "Gellack",
-        "body_html": "Glänzend",
-        "status": "archived",
+        "descriptionHtml": "Glänzend",
+        "status": "ARCHIVED",
     }
 
 
@@ -146,10 +157,6 @@ def test_woocommerce_updates_products_or_variations(external_id: str, path: str)
 def test_events_without_what_a_platform_needs_send_nothing() -> None:
     bare = ChannelView(sku="X", external_ids=("1",))
     assert woocommerce_requests("productsync.price.changed", bare, "1") == []
-    assert (
-        shopify_requests("productsync.stock.changed", bare, variant=VARIANT, location_id=1, api_version="v")
-        == []
-    )
 
 
 @pytest.mark.parametrize(("q", "units"), [("0", 0), ("0.999", 0), ("3", 3), ("3.5", 3)])

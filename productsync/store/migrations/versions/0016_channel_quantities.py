@@ -5,7 +5,10 @@ Revises: 0015
 Create Date: 2026-11-23 21:15:00
 """
 
-from alembic import op  # noqa: F401 - placeholder reserved by the issue-11 plan; filled in by its owner
+import sqlalchemy as sa
+from alembic import op
+
+import productsync.store.types
 
 revision = "0016"
 down_revision = "0015"
@@ -14,8 +17,23 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # The changeFromQuantity of the next Shopify inventorySetQuantities, per mapped item.
+    op.create_table(
+        "channel_quantities",
+        sa.Column("channel_id", sa.Uuid(), nullable=False),
+        sa.Column("external_id", sa.String(length=255), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.String(length=100), nullable=True),
+        sa.Column("updated_at", productsync.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["channel_id"],
+            ["channels.id"],
+            name=op.f("fk_channel_quantities_channel_id_channels"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("channel_id", "external_id", name=op.f("pk_channel_quantities")),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("channel_quantities")
