@@ -147,6 +147,8 @@ class StockBatch(Batch[PreparedStock]):
                 base.snapshot(),
                 after.snapshot(),
                 stock_changed(p, after, movement, location_code=r.location.code, origin=ctx.actor.origin),
+                product_id=p.id,
+                scope_id=r.location.id,
             )
             moved.add(p.id)
         if not ctx.writing:
@@ -390,6 +392,7 @@ class AliasBatch(Batch[PreparedAlias]):
                 p.owner_partner_id,
                 None,
                 {"alias": {"scheme": r.scheme, "code": r.code}},
+                product_id=p.id,
             )
         if ctx.writing:
             await ctx.writes.add_aliases(new, ctx.now)

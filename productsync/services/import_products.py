@@ -251,6 +251,7 @@ async def merge(ctx: BatchContext, batch: list[PreparedProduct]) -> None:
             None,
             p.snapshot(),
             product_event(EventType.PRODUCT_CREATED, p, origin=ctx.actor.origin),
+            product_id=p.id,
         )
     for b, a in updated:
         kind = EventType.PRODUCT_ARCHIVED if a.status != b.status else EventType.PRODUCT_UPDATED
@@ -263,6 +264,7 @@ async def merge(ctx: BatchContext, batch: list[PreparedProduct]) -> None:
             b.snapshot(),
             a.snapshot(),
             product_event(kind, a, origin=ctx.actor.origin),
+            product_id=a.id,
         )
     await _stock(ctx, kept)
     await _prices(ctx, kept)
@@ -304,6 +306,8 @@ async def _stock(ctx: BatchContext, kept: list[tuple[PreparedProduct, Product, P
             base.snapshot(),
             after.snapshot(),
             stock_changed(p, after, movement, location_code=r.location.code, origin=ctx.actor.origin),
+            product_id=p.id,
+            scope_id=r.location.id,
         )
         if b is not None:
             moved.add(p.id)
@@ -365,6 +369,8 @@ async def write_price_sets(
                 origin=ctx.actor.origin,
                 in_force=in_force.snapshot() if in_force else None,
             ),
+            product_id=p.id,
+            scope_id=pl.id,
         )
     await ctx.writes.write_price_sets(out, existing=existing, now=ctx.now)
 

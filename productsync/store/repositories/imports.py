@@ -47,6 +47,16 @@ def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
         yield items[i : i + size]
 
 
+def _encode_json(value: Any) -> str | None:
+    """JSON text for COPY; empty containers (most of a product's JSON columns) skip the
+    encoder."""
+    if value is None:
+        return None
+    if not value and isinstance(value, (list, dict)):
+        return "[]" if isinstance(value, list) else "{}"
+    return _ENCODER.encode(value)
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
@@ -55,6 +65,9 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+_ENCODER = json.JSONEncoder(default=_json_default)
 
 
 class ImportRepository(Repository):
@@ -144,7 +157,7 @@ class ImportRepository(Repository):
     async def products_by_sku(self, skus: set[str]) -> dict[tuple[uuid.UUID, str], Product]:
         """Products with these SKUs, keyed (owner, sku): an import merges on that pair."""
         out: dict[tuple[uuid.UUID, str], Product] = {}
-        for part in _chunks(sorted(skus)):
+        for part in _chunks(list(skus)):
             for r in await self.conn.execute(select(products).where(products.c.sku.in_(part))):
                 p = _product(r)
                 out[(p.owner_partner_id, p.sku)] = p
@@ -152,7 +165,7 @@ class ImportRepository(Repository):
 
     async def barcode_owners(self, keys: set[str]) -> dict[str, uuid.UUID]:
         out: dict[str, uuid.UUID] = {}
-        for part in _chunks(sorted(keys)):
+        for part in _chunks(list(keys)):
             stmt = select(product_barcodes).where(product_barcodes.c.gtin14.in_(part))
             out.update({r.gtin14: r.product_id for r in await self.conn.execute(stmt)})
         return out
@@ -160,43 +173,52 @@ class ImportRepository(Repository):
     async def levels(
         self, pairs: set[tuple[uuid.UUID, uuid.UUID]]
     ) -> dict[tuple[uuid.UUID, uuid.UUID], StockLevel]:
+        """Levels of these (product, location) pairs. Asked by product id (the leading
+        key column) and filtered here: a row-value IN list of pairs plans badly on
+        PostgreSQL (seconds per batch)."""
         out: dict[tuple[uuid.UUID, uuid.UUID], StockLevel] = {}
         L = stock_levels.c
-        for part in _chunks(sorted(pairs)):
-            stmt = select(stock_levels).where(tuple_(L.product_id, L.location_id).in_(part))
+        locations_ = {loc for _, loc in pairs}
+        for part in _chunks(list({p for p, _ in pairs})):
+            stmt = select(stock_levels).where(L.product_id.in_(part), L.location_id.in_(locations_))
             for r in await self.conn.execute(stmt):
-                out[(r.product_id, r.location_id)] = StockLevel(
-                    r.product_id,
-                    r.location_id,
-                    r.on_hand,
-                    r.reserved,
-                    r.safety_stock,
-                    r.version,
-                    r.updated_at,
-                )
+                if (r.product_id, r.location_id) in pairs:
+                    out[(r.product_id, r.location_id)] = StockLevel(
+                        r.product_id,
+                        r.location_id,
+                        r.on_hand,
+                        r.reserved,
+                        r.safety_stock,
+                        r.version,
+                        r.updated_at,
+                    )
         return out
 
     async def price_sets(
         self, pairs: set[tuple[uuid.UUID, uuid.UUID]]
     ) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[list[PriceEntry], int]]:
-        """Tier sets and versions of (list, product) pairs that have a header."""
+        """Tier sets and versions of (list, product) pairs that have a header (asked by
+        list and product id lists, filtered here; see ``levels``)."""
         out: dict[tuple[uuid.UUID, uuid.UUID], tuple[list[PriceEntry], int]] = {}
         H, E = product_prices.c, price_entries.c
-        for part in _chunks(sorted(pairs)):
-            for r in await self.conn.execute(
-                select(H.price_list_id, H.product_id, H.version).where(
-                    tuple_(H.price_list_id, H.product_id).in_(part)
-                )
-            ):
-                out[(r.price_list_id, r.product_id)] = ([], r.version)
+        lists = {lid for lid, _ in pairs}
+        for part in _chunks(list({pid for _, pid in pairs})):
+            heads = select(H.price_list_id, H.product_id, H.version).where(
+                H.price_list_id.in_(lists), H.product_id.in_(part)
+            )
+            for r in await self.conn.execute(heads):
+                if (r.price_list_id, r.product_id) in pairs:
+                    out[(r.price_list_id, r.product_id)] = ([], r.version)
             stmt = (
                 select(price_entries)
-                .where(tuple_(E.price_list_id, E.product_id).in_(part))
-                .order_by(E.price_list_id, E.product_id, E.min_quantity, E.id)
+                .where(E.price_list_id.in_(lists), E.product_id.in_(part))
+                .order_by(E.min_quantity, E.id)
             )
             for r in await self.conn.execute(stmt):
-                entries, _ = out.setdefault((r.price_list_id, r.product_id), ([], 0))
-                entries.append(PriceEntry(r.min_quantity, r.amount, r.valid_from, r.valid_to))
+                if (r.price_list_id, r.product_id) in out:
+                    out[(r.price_list_id, r.product_id)][0].append(
+                        PriceEntry(r.min_quantity, r.amount, r.valid_from, r.valid_to)
+                    )
         return out
 
     # --- writes --------------------------------------------------------------------------
@@ -211,18 +233,32 @@ class ImportRepository(Repository):
         conv = self._converters.get(table.name)
         if conv is None:
             conv = []
-            dialect = self.conn.dialect
             for c in table.c:
                 if isinstance(c.type, TypeDecorator):
-                    conv.append((c.name, lambda v, t=c.type: t.process_bind_param(v, dialect)))
+                    conv.append((c.name, self._bind(c.type)))
                 elif isinstance(c.type, JSON):
-                    conv.append(
-                        (c.name, lambda v: None if v is None else json.dumps(v, default=_json_default))
-                    )
+                    conv.append((c.name, _encode_json))
                 else:
                     conv.append((c.name, None))
             self._converters[table.name] = conv
         return conv
+
+    def _bind(self, type_: TypeDecorator[Any]) -> Any:
+        dialect = self.conn.dialect
+        process = type_.process_bind_param
+        return lambda v: None if v is None else process(v, dialect)
+
+    def _records(self, table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """COPY records: the first row's columns, each value through its converter."""
+        pairs = [(n, f) for n, f in self._converter(table) if n in rows[0]]
+        names = [n for n, _ in pairs]
+        plain = all(f is None for _, f in pairs)
+        if plain:
+            return names, [tuple(row[n] for n in names) for row in rows]
+        records = []
+        for row in rows:
+            records.append(tuple(row[n] if f is None else f(row[n]) for n, f in pairs))
+        return names, records
 
     async def insert_rows(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Many rows into one table: COPY on PostgreSQL, executemany on SQLite. Columns
@@ -258,7 +294,10 @@ class ImportRepository(Repository):
             return
         twin = f"import_upd_{table.name}"
         await self.conn.execute(
-            text(f"CREATE TEMP TABLE IF NOT EXISTS {twin} (LIKE {table.name}) ON COMMIT DROP")
+            text(
+                f"CREATE TEMP TABLE IF NOT EXISTS {twin} ON COMMIT DROP "
+                f"AS SELECT * FROM {table.name} WHERE false"
+            )
         )
         await self.conn.execute(text(f"TRUNCATE {twin}"))
         names = [n for n, _ in self._converter(table) if n in rows[0]]
