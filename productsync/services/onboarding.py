@@ -154,11 +154,12 @@ async def read_proposal(
         raise InvalidInput("after must not be negative", field="after")
     proposal = await _proposal_of(uow, channel, proposal_id)
     rows = await uow.onboarding.rows(
-        proposal.id, statuses=[status] if status else None, after=after, limit=limit
+        proposal.id, statuses=[status] if status else None, after=after, limit=limit + 1
     )
+    more, rows = len(rows) > limit, rows[:limit]  # one extra row read: the last page says so
     ids = {r.product_id for r in rows if r.product_id} | {c for r in rows for c in r.candidates}
     skus = {pid: p.sku for pid, p in (await uow.products.get_many(ids)).items()}
-    return ProposalPage(proposal, rows, skus, rows[-1].seq if len(rows) == limit else None)
+    return ProposalPage(proposal, rows, skus, rows[-1].seq if more else None)
 
 
 @dataclass
