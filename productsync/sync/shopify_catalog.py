@@ -1,6 +1,6 @@
 """Read a Shopify shop's catalog over the GraphQL Admin API, as ``ChannelItem``s.
 
-Small shops are read in ``productVariants(first: 100, after:)`` pages (``pageInfo``
+Small shops are read in ``productVariants(first: 100, after:)`` pages (``config.page_size``) (``pageInfo``
 ``hasNextPage``/``endCursor``); a shop with more variants than ``config.bulk_threshold``
 (default 2,000, counted by ``productVariantsCount``) is read with one
 ``bulkOperationRunQuery``: the connector polls ``node(id:)`` until ``COMPLETED`` and
@@ -85,7 +85,9 @@ async def read_shopify_catalog(
             rows = (
                 _bulk(shop, location)
                 if int(counted.get("count") or 0) > threshold
-                else _pages(shop, location)
+                else _pages(
+                    shop, location, max(1, min(250, int(channel.config.get("page_size") or gql.PAGE_SIZE)))
+                )
             )
             async for row in rows:
                 yield _item(row, gids=gids)
@@ -93,11 +95,11 @@ async def read_shopify_catalog(
             raise _error(exc) from exc
 
 
-async def _pages(shop: Shop, location: str) -> AsyncIterator[gql.CatalogRow]:
+async def _pages(shop: Shop, location: str, size: int) -> AsyncIterator[gql.CatalogRow]:
     after: str | None = None
     while True:
-        variables = {"first": gql.PAGE_SIZE, "after": after, "locationId": location}
-        data = await shop.run(gql.VARIANTS_PAGE, variables, cost=gql.page_cost(gql.PAGE_SIZE))
+        variables = {"first": size, "after": after, "locationId": location}
+        data = await shop.run(gql.VARIANTS_PAGE, variables, cost=gql.page_cost(size))
         page = data.get("productVariants") or {}
         for node in page.get("nodes") or []:
             yield gql.catalog_row(node, node.get("product") or {})
