@@ -273,7 +273,7 @@ async def test_onboarding_matches_applies_delivers_and_creates_the_missing(hub, 
                 uow, world.actor_a, location_id=world.loc_a.id, product_id=s.by_gtin.id, delta=Decimal(6)
             ),
         )
-        connectors = Connectors(hub.settings)
+        connectors = Connectors(hub.settings, db=hub.db)
         try:
             async with httpx.AsyncClient() as client:
                 for _ in range(30):
