@@ -45,6 +45,7 @@ from productsync.store.repositories.onboarding import OnboardingRepository
 from productsync.store.repositories.oversells import OversellRepository
 from productsync.store.repositories.payments import PaymentRepository
 from productsync.store.repositories.pricing import PriceRepository
+from productsync.store.repositories.reconciliations import ReconciliationRepository
 from productsync.store.repositories.reservations import ReservationRepository
 from productsync.store.repositories.stock import StockRepository
 from productsync.store.secrets import SecretBox
@@ -78,6 +79,7 @@ class UnitOfWork:
     lots: LotRepository
     oversells: OversellRepository
     onboarding: OnboardingRepository
+    reconciliations: ReconciliationRepository
     exports: ExportRepository
     payments: PaymentRepository
     channel_quantities: ChannelQuantityRepository
@@ -128,6 +130,7 @@ class UnitOfWork:
         self.lots = LotRepository(conn)
         self.oversells = OversellRepository(conn)
         self.onboarding = OnboardingRepository(conn)
+        self.reconciliations = ReconciliationRepository(conn)
         self.exports = ExportRepository(conn)
         self.payments = PaymentRepository(conn)
         self.channel_quantities = ChannelQuantityRepository(conn)
