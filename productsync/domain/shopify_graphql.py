@@ -51,14 +51,6 @@ def gid_number(value: str) -> str:
     return m.group(2) if m else value.strip()
 
 
-def external_id_like(mapped: str | None, variant_gid: str) -> str:
-    """A variant's id as the channel's mappings name it: a GID when they use GIDs,
-    the bare number when they use numbers (the REST-era convention) or say nothing."""
-    if mapped is not None and mapped.startswith("gid://"):
-        return variant_gid
-    return gid_number(variant_gid)
-
-
 # --- documents -------------------------------------------------------------------------
 
 _LEVEL = 'inventoryLevel(locationId: $locationId) { quantities(names: ["available"]) { name quantity } }'

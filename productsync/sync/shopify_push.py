@@ -58,12 +58,14 @@ class ShopifyState:
 
     async def variant(
         self, shop: Shop, variant: str, location: str, *, fresh: bool = False
-    ) -> gql.VariantState:
-        """The variant's ids (looked up once, however many ask) and, when ``fresh``, the
-        shop's current ``available`` at the location."""
+    ) -> tuple[gql.VariantState, bool]:
+        """The variant's ids (looked up once, however many ask) and whether this call read
+        it from the shop (then its ``available`` is the shop's current quantity); ``fresh``
+        reads it again."""
         key = (shop.base, variant, location)
         async with self._locks.setdefault(key, asyncio.Lock()):
-            if fresh or key not in self._variants:
+            read = fresh or key not in self._variants
+            if read:
                 data = await shop.run(gql.VARIANT_STATE, {"id": variant, "locationId": location})
                 state = gql.parse_variant_state(data)
                 if state is None:
@@ -71,7 +73,7 @@ class ShopifyState:
                         Attempt(False, status_code=404, error=f"variant {variant} not found at the shop")
                     )
                 self._variants[key] = state
-            return self._variants[key]
+            return self._variants[key], read
 
     async def known(self, channel_id: uuid.UUID, external_id: str) -> int | None:
         if self.db is None:
@@ -139,7 +141,7 @@ async def push_shopify(
 async def _push_price(
     state: ShopifyState, shop: Shop, view: ChannelView, variant: str, location: str
 ) -> None:
-    known = await state.variant(shop, variant, location)
+    known, _ = await state.variant(shop, variant, location)
     data = await shop.run(
         gql.VARIANT_PRICES, gql.price_variables(known.product, known.variant, shopify_price_fields(view))
     )
@@ -151,7 +153,7 @@ async def _push_price(
 async def _push_texts(
     state: ShopifyState, shop: Shop, view: ChannelView, variant: str, location: str
 ) -> None:
-    known = await state.variant(shop, variant, location)
+    known, _ = await state.variant(shop, variant, location)
     variables = gql.text_variables(
         known.product, title=view.name, description=view.description, active=view.active
     )
@@ -166,10 +168,12 @@ async def _push_stock(
     channel, view = claimed.channel, claimed.view
     assert view is not None and view.available is not None
     target = whole_units(view.available)
-    item = await state.variant(shop, variant, location)
+    item, just_read = await state.variant(shop, variant, location)
     known = await state.known(channel.id, external_id)
     if known is None:  # never pushed (or no database): what the shop holds now
-        known = (await state.variant(shop, variant, location, fresh=True)).available
+        if not just_read:
+            item, _ = await state.variant(shop, variant, location, fresh=True)
+        known = item.available
         if known is not None:
             await state.remember(channel.id, external_id, known, None)
     event_id = str(claimed.event_id)
@@ -193,7 +197,7 @@ async def _push_stock(
             return
         if not any(e.code in (gql.STALE, "IDEMPOTENCY_KEY_PARAMETER_MISMATCH") for e in errors):
             raise _fail(errors)
-        found = (await state.variant(shop, variant, location, fresh=True)).available
+        found = (await state.variant(shop, variant, location, fresh=True))[0].available
         if found is None:
             raise _fail(errors)
         key = f"{key.split(':cas')[0]}:cas{found}"

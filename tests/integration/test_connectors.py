@@ -24,8 +24,8 @@ from productsync.sync.connectors import Connectors
 from productsync.sync.dispatcher import dispatch_once
 from tests.integration.test_dispatch import _flush_backlog
 from tests.platforms import FakeWooCommerce
-from tests.shopify_graphql import FakeShopifyGraphQL
 from tests.services import unavailable
+from tests.shopify_graphql import FakeShopifyGraphQL
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -220,7 +220,9 @@ async def test_shopify_connector_sets_inventory_price_and_content_over_the_graph
         assert variant["price"] == "17.50"
         sets = shop.ops("inventorySetQuantities")
         assert [q["input"]["quantities"][0]["changeFromQuantity"] for q in sets] == [0, 8]
-        assert len(shop.ops("productVariant")) == 2  # ids looked up once, quantity read once (first push)
+        # The ids are looked up once (price, texts and stock go concurrently, one lookup
+        # serves all); the first stock push reads the quantity, with that lookup or just after.
+        assert len(shop.ops("productVariant")) in (1, 2)
 
 
 async def test_woocommerce_connector_updates_stock_and_price_in_rest_v3_shapes(hub, world) -> None:

@@ -47,13 +47,9 @@ def test_a_gid_of_another_kind_or_garbage_is_refused(kind: str, value: object) -
         gql.gid(kind, value)
 
 
-@pytest.mark.parametrize(
-    ("mapped", "expected"),
-    [(None, "42"), ("42", "42"), ("gid://shopify/ProductVariant/1", "gid://shopify/ProductVariant/42")],
-)
-def test_external_ids_keep_the_form_the_mappings_use(mapped: str | None, expected: str) -> None:
-    assert gql.external_id_like(mapped, "gid://shopify/ProductVariant/42") == expected
+def test_the_number_of_a_gid_is_what_rest_era_mappings_name() -> None:
     assert gql.gid_number("gid://shopify/ProductVariant/42") == "42"
+    assert gql.gid_number(" 42 ") == "42"
 
 
 def test_stock_is_set_by_compare_and_set_with_the_event_as_reference_and_key() -> None:
