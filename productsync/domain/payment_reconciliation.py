@@ -154,13 +154,17 @@ AMOUNT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Far above any amount Stripe accepts (8 digits): larger is no amount, and would not fit a BIGINT.
+AMOUNT_MINOR_MAX = 10**15
+
+
 def stripe_amount(event_type: str, obj: dict[str, Any]) -> tuple[int | None, str | None]:
     """(amount in minor units, upper-case currency) of a Stripe object; None where absent
     or not an integer (a bool is not an amount)."""
     amount: int | None = None
     for name in AMOUNT_FIELDS.get(event_type, ()):
         raw = obj.get(name)
-        if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= AMOUNT_MINOR_MAX:
             amount = raw
             break
     currency = obj.get("currency")

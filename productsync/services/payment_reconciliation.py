@@ -67,7 +67,10 @@ def _instant(raw: str, name: str, *, end: bool) -> datetime:
         raise InvalidInput(f"{name} is not an ISO 8601 date or date-time: {raw[:40]!r}", field=name) from exc
     if at.tzinfo is None or at.utcoffset() is None:
         raise InvalidInput(f"{name} needs a UTC offset (e.g. 2026-11-23T00:00:00Z)", field=name)
-    return at.astimezone(UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+14:00 has no UTC instant
+        raise InvalidInput(f"{name} is out of range", field=name) from exc
 
 
 def parse_window(raw_from: str | None, raw_to: str | None) -> Window:

@@ -140,6 +140,7 @@ def test_stripe_minor_units(currency: str, exponent: int, amount: Decimal, minor
             (None, "EUR"),
         ),  # a bool is no amount
         ("payment_intent.succeeded", {"amount": -5, "currency": "eur"}, (None, "EUR")),
+        ("payment_intent.succeeded", {"amount": 10**30, "currency": "eur"}, (None, "EUR")),  # fits no column
         ("payment_intent.succeeded", {"amount": "1000", "currency": "euro"}, (None, None)),
         ("customer.created", {"amount": 1000, "currency": "eur"}, (None, "EUR")),
     ],

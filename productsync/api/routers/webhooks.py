@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,7 +93,8 @@ async def stripe_webhook(request: Request, hub: HubDep) -> JSONResponse:
             # Money was taken and no sale recorded: kept for the payments reconciliation.
             return await payment_records.note_refusal(uow, event, refused)
 
-        await transaction(hub.db, keep_refusal)
+        with suppress(DomainError):  # the refusal is the answer, even if its record cannot be kept
+            await transaction(hub.db, keep_refusal)
         raise
     return JSONResponse(result.body, status_code=result.status_code)
 
