@@ -19,6 +19,7 @@ from productsync.api.routers import (
     catalog,
     channels,
     exports,
+    imports,
     inbound,
     logs,
     onboarding,
@@ -33,6 +34,7 @@ from productsync.api.routers import (
 )
 from productsync.bootstrap import start_hub, start_jobs, watch_events
 from productsync.config import Settings
+from productsync.services import import_jobs
 from productsync.store.secrets import secret_key_problem
 from productsync.sync import dispatcher
 
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError(problem)
         hub = await start_hub(settings)
         app.state.hub = hub
+        await import_jobs.fail_abandoned(hub.db)  # imports whose process died
         # Everything loaded so far (modules, compiled statements) lives as long as the
         # process: keep it out of the collector's full passes, which otherwise stall
         # every request in flight for tens of milliseconds.
@@ -94,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inbound,
         oversells,
         exports,
+        imports,
         onboarding,
         payments,
         webhooks,
