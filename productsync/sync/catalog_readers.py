@@ -1,14 +1,14 @@
 """Read what a channel holds, whatever its kind: one async iterator of ``ChannelItem``.
 
-Placeholder of the issue-11 plan: the reconciliation helper owns this module and wires
-the readers by channel kind:
+Used by onboarding and reconciliation; the readers by channel kind:
 
 - ``shopify``: ``productsync.sync.shopify_catalog.read_shopify_catalog`` (GraphQL Admin API:
   paged ``productVariants`` for small shops, ``bulkOperationRunQuery`` JSONL for large ones);
 - ``woocommerce``: ``productsync.sync.woocommerce_catalog.read_woocommerce_catalog`` (REST v3
   ``GET products`` pages plus each variable product's ``variations``);
 - pull feeds: ``productsync.sync.feeds.read_pull_feed_items``;
-- webhook channels with ``config.state_url``: the small state contract (reconciliation).
+- webhook channels with ``config.state_url``: ``productsync.sync.state_reader.read_state_url``
+  (the small state contract documented there).
 
 Every reader has the ``CatalogReader`` signature and goes through the SSRF ``TargetGuard``
 (``productsync.sync.guard.pinned_client(guard)`` for httpx).
@@ -33,25 +33,51 @@ class CatalogReader(Protocol):
 
 
 # Readers by channel kind, as "module:function", imported when first asked for (a reader's
-# HTTP client code stays unloaded for hubs that never read that platform).
+# HTTP client code stays unloaded for hubs that never read that platform; a reader whose
+# module has not landed yet is a 422, not an import error).
 READERS: dict[ChannelKind, str] = {
     ChannelKind.WOOCOMMERCE: "productsync.sync.woocommerce_catalog:read_woocommerce_catalog",
     ChannelKind.SHOPIFY: "productsync.sync.shopify_catalog:read_shopify_catalog",
 }
+PULL_FEED = "productsync.sync.feeds:read_pull_feed_items"
+STATE_URL = "productsync.sync.state_reader:read_state_url"
+
+
+def is_pull_feed(channel: Channel) -> bool:
+    """A channel the hub polls for a feed (a ``pull_feed`` kind, or a feed channel whose
+    config names the URL it pulls from)."""
+    config = channel.config if isinstance(channel.config, dict) else {}
+    return channel.kind.value == "pull_feed" or (
+        channel.kind is ChannelKind.FILE_FEED and bool(config.get("pull_url") or config.get("feed_url"))
+    )
+
+
+def _target(channel: Channel) -> str | None:
+    if is_pull_feed(channel):
+        return PULL_FEED
+    if (
+        channel.kind is ChannelKind.WEBHOOK
+        and isinstance(channel.config, dict)
+        and channel.config.get("state_url")
+    ):
+        return STATE_URL
+    return READERS.get(channel.kind)
 
 
 def reader_for(channel: Channel) -> CatalogReader:
     """The reader of the channel's kind; a kind the hub cannot read is a 422."""
-    target = READERS.get(channel.kind)
+    target = _target(channel)
     module_name, _, name = (target or "").partition(":")
     try:
         module = importlib.import_module(module_name) if target else None
     except ModuleNotFoundError:
         module = None
-    if module is None:
+    reader = getattr(module, name, None) if module is not None else None
+    if reader is None:
+        hint = " without a config.state_url" if channel.kind is ChannelKind.WEBHOOK else ""
         raise InvalidInput(
-            f"the hub cannot read the catalog of a {channel.kind.value} channel",
+            f"the hub cannot read the catalog of a {channel.kind.value} channel{hint}",
             field="kind",
             kind=channel.kind.value,
         )
-    return cast(CatalogReader, getattr(module, name))
+    return cast(CatalogReader, reader)
