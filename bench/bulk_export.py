@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -149,16 +150,19 @@ class Counter:
 
 async def export_kind(db: Database, kind: str) -> dict[str, Any]:
     sink = Counter()
+    cpu = time.process_time()  # this process's CPU, all threads: less noisy than wall time on a busy machine
     started = time.perf_counter()
     opened = await open_export(db, ADMIN, ExportRequest(kind, "csv"))  # type: ignore[arg-type]
     async for chunk in opened.chunks():
         sink.write(chunk)
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     return {
         "kind": kind,
         "rows": opened.rows,
         "seconds": round(seconds, 2),
         "rows_per_s": round(opened.rows / seconds) if seconds else None,
+        "cpu_seconds": round(cpu, 2),
         "mb": round(sink.bytes / 1e6, 1),
     }
 
@@ -178,12 +182,14 @@ async def _run(db_kind: str, rows: int, kinds: list[str]) -> dict[str, Any]:
             started = time.perf_counter()
             await seed(db, rows)
             seeded = time.perf_counter() - started
+            load = os.getloadavg()[0]
             before = peak_rss_mb()
             results = [await export_kind(db, kind) for kind in kinds]
             return {
                 "db": db_kind,
                 "rows": rows,
                 "seed_seconds": round(seeded, 1),
+                "load_average_1m": round(load, 1),
                 "peak_rss_mb_before": round(before),
                 "peak_rss_mb_after": round(peak_rss_mb()),
                 "exports": results,
@@ -217,10 +223,11 @@ def main() -> None:
     for r in result["exports"]:
         print(
             f"{result['db']:<8} {r['kind']:<9} {r['rows']:>9,} rows  {r['seconds']:>7.2f} s  "
-            f"{r['rows_per_s'] or 0:>9,} rows/s  {r['mb']:>7.1f} MB"
+            f"{r['rows_per_s'] or 0:>9,} rows/s  {r['mb']:>7.1f} MB  (exporter CPU {r['cpu_seconds']:.1f} s)"
         )
     print(
-        f"seed {result['seed_seconds']} s; peak RSS {result['peak_rss_mb_before']} MB before the exports, "
+        f"seed {result['seed_seconds']} s; load average {result['load_average_1m']} at start; "
+        f"peak RSS {result['peak_rss_mb_before']} MB before the exports, "
         f"{result['peak_rss_mb_after']} MB after"
     )
     print(json.dumps(result))

@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from productsync.domain.quantities import SCALE, format_quantity
@@ -40,6 +41,10 @@ PRODUCT_COLUMNS: Columns = (
     ("texts", "json"),
     ("allow_backorders", "bool"),
     ("packs", "json"),
+)
+# The same for CSV, where the database already wrote barcodes and the flag as text.
+PRODUCT_CSV_COLUMNS: Columns = tuple(
+    (n, "text" if n in ("barcodes", "allow_backorders") else t) for n, t in PRODUCT_COLUMNS
 )
 STOCK_COLUMNS: Columns = (
     ("sku", "text"),
@@ -105,11 +110,6 @@ def _one_line(text: str | None) -> str:
     if "\n" in text or "\r" in text:
         return json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
     return text
-
-
-def product_row(r: Any) -> Row:
-    """``ExportRepository.product_rows`` selects the id, then the columns in file order."""
-    return tuple(r[1:])
 
 
 def stock_rows(level: Any, lots: list[tuple[Any, ...]]) -> list[Row]:
@@ -212,16 +212,17 @@ class CsvEncoder:
     def __init__(self, columns: Columns) -> None:
         self.names = [name for name, _ in columns]
         self.convert = [(i, _CSV[kind]) for i, (_, kind) in enumerate(columns) if kind not in _CSV_AS_IS]
+        self.cells = itemgetter(*range(len(columns)))  # rows may carry their key after the cells
 
     def header(self) -> bytes:
         return self._write([self.names])
 
     def encode(self, rows: Sequence[Row]) -> bytes:
         if not self.convert:
-            return self._write(rows)
+            return self._write(list(map(self.cells, rows)))
         out = []
         for row in rows:
-            cells = list(row)
+            cells = list(self.cells(row))
             for i, f in self.convert:
                 cells[i] = f(cells[i])
             out.append(cells)
@@ -249,7 +250,9 @@ class JsonlEncoder:
     def encode(self, rows: Sequence[Row]) -> bytes:
         pairs = list(zip(self.keys, self.convert, strict=True))
         lines = [
-            "{" + ",".join(k + f(v) for (k, f), v in zip(pairs, row, strict=True)) + "}\n" for row in rows
+            # zip stops at the last column: a row's trailing key is not written.
+            "{" + ",".join(k + f(v) for (k, f), v in zip(pairs, row, strict=False)) + "}\n"
+            for row in rows
         ]
         return "".join(lines).encode()
 

@@ -30,11 +30,13 @@ channel's version: after the channel's slice changed, its delta is the whole vie
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -141,18 +143,29 @@ class Export:
                 yield chunk
 
     async def _walk(self, only: Collection[Any] | None) -> AsyncIterator[bytes]:
-        after: Any = None
-        while True:
+        """Pages in key order. The next page is read while this one is encoded (in a
+        worker thread, so the event loop keeps the read going): the database's time and
+        Python's overlap instead of adding up. At most two pages are held at once."""
 
-            async def read(uow: UnitOfWork, after: Any = after) -> Page:
+        async def read(after: Any) -> Page:
+            async def page(uow: UnitOfWork) -> Page:
                 return await self._reader(uow, after, only)
 
-            page, after = await transaction(self._db, read, readonly=True)
-            if page:
-                self.rows += len(page)
-                yield self._encoder.encode(page)
-            if after is None:
-                return
+            return await transaction(self._db, page, readonly=True)
+
+        pending: asyncio.Task[Page] | None = asyncio.create_task(read(None))
+        try:
+            while pending is not None:
+                page, after = await pending
+                pending = asyncio.create_task(read(after)) if after is not None else None
+                if page:
+                    self.rows += len(page)
+                    yield await asyncio.to_thread(self._encoder.encode, page)
+        finally:
+            if pending is not None:  # the consumer went away (a client disconnected)
+                pending.cancel()
+                with suppress(asyncio.CancelledError, Exception):
+                    await pending
 
 
 async def _sequenced_top(uow: UnitOfWork) -> int:
@@ -187,7 +200,7 @@ async def open_export(db: Database, actor: Actor, request: ExportRequest) -> Exp
         columns: rows.Columns = rows.VIEW_COLUMNS[kind]
         reader, keys = _view(db, actor, channel, kind, since, top)
     else:
-        columns, reader, keys = _plain(db, actor, kind, since, top, channel)
+        columns, reader, keys = _plain(db, actor, kind, fmt, since, top, channel)
     encoder = rows.ENCODERS[fmt](columns)
     return Export(db=db, cursor=cursor.encode(), encoder=encoder, reader=reader, keys=keys)
 
@@ -196,13 +209,15 @@ async def open_export(db: Database, actor: Actor, request: ExportRequest) -> Exp
 
 
 def _plain(
-    db: Database, actor: Actor, kind: str, since: Cursor | None, top: int, channel: Channel | None
+    db: Database, actor: Actor, kind: str, fmt: str, since: Cursor | None, top: int, channel: Channel | None
 ) -> tuple[rows.Columns, Reader, Callable[[], Awaitable[list[Any] | None]] | None]:
     owners = actor.readable_owners()
 
+    as_csv = fmt == "csv"
+
     async def products(uow: UnitOfWork, after: Any, only: Collection[Any] | None) -> Page:
-        found = await uow.exports.product_rows(owners=owners, after=after, limit=PAGE, ids=only)
-        return [rows.product_row(r) for r in found], (found[-1].id if len(found) == PAGE else None)
+        found = await uow.exports.product_rows(owners=owners, after=after, limit=PAGE, ids=only, csv=as_csv)
+        return found, (found[-1].id if len(found) == PAGE else None)
 
     async def stock(uow: UnitOfWork, after: Any, only: Collection[Any] | None) -> Page:
         found = await uow.exports.level_rows(owners=owners, after=after, limit=PAGE, keys=only)
@@ -237,7 +252,7 @@ def _plain(
         return [rows.alias_row(r) for r in found], (None if last is None else (last.scheme, last.code))
 
     table: dict[str, tuple[rows.Columns, Reader]] = {
-        "products": (rows.PRODUCT_COLUMNS, products),
+        "products": (rows.PRODUCT_CSV_COLUMNS if as_csv else rows.PRODUCT_COLUMNS, products),
         "stock": (rows.STOCK_COLUMNS, stock),
         "prices": (rows.PRICE_COLUMNS, prices),
         "mappings": (rows.MAPPING_COLUMNS, mappings),

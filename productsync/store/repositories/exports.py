@@ -14,7 +14,20 @@ from collections.abc import Collection, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from sqlalchemy import BigInteger, String, Text, cast, false, or_, select, true, tuple_, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    String,
+    Text,
+    case,
+    cast,
+    false,
+    literal_column,
+    or_,
+    select,
+    true,
+    tuple_,
+    type_coerce,
+)
 
 from productsync.domain.catalog import Product, ProductStatus
 from productsync.domain.events import EventType
@@ -37,8 +50,8 @@ from productsync.store.tables import (
 
 _P = products.c
 _OWNER = partners.c.code.label("partner")
+# In file order, then the id (the keyset): a page's rows go to the CSV writer as they are.
 _PRODUCT_COLUMNS = (
-    _P.id,
     _P.sku,
     _OWNER,
     _P.name,
@@ -52,7 +65,15 @@ _PRODUCT_COLUMNS = (
     cast(_P.texts, Text).label("texts"),
     _P.allow_backorders,
     cast(_P.packs, Text).label("packs"),
+    _P.id,
 )
+# For CSV the two cells that are not text as stored are formatted by the database (the
+# GTINs joined with "|", the flag as true/false), so no Python code touches a row.
+_BARCODES_JOINED = {
+    "postgresql": "array_to_string(ARRAY(SELECT json_array_elements_text(products.barcodes)), '|')",
+    "sqlite": "(SELECT group_concat(value, '|') FROM json_each(products.barcodes))",
+}
+_FLAG_TEXT = case((_P.allow_backorders, "true"), else_="false").label("allow_backorders")
 _WITH_OWNER = products.join(partners, partners.c.id == _P.owner_partner_id)
 
 # Which events say that a thing of each kind changed (directed events, such as a
@@ -80,10 +101,17 @@ class ExportRepository(Repository):
         after: uuid.UUID | None,
         limit: int,
         ids: Collection[uuid.UUID] | None = None,
+        csv: bool = False,
     ) -> list[Any]:
-        """Products by id, with their owner's and category's codes and JSON as text."""
+        """Products by id: the export's columns in file order (owner's and category's
+        codes, JSON as stored text), then the id. ``csv``: barcodes and the backorder flag
+        as CSV text."""
+        columns: list[Any] = list(_PRODUCT_COLUMNS)
+        if csv:
+            joined = _BARCODES_JOINED["postgresql" if self.is_postgres else "sqlite"]
+            columns[6], columns[11] = literal_column(joined).label("barcodes"), _FLAG_TEXT
         stmt = (
-            select(*_PRODUCT_COLUMNS)
+            select(*columns)
             .select_from(_WITH_OWNER.join(categories, categories.c.id == _P.category_id))
             .where(_owned(owners))
             .order_by(_P.id)
