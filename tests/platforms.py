@@ -130,23 +130,32 @@ class FakeWooCommerce(_Platform):
         """A variable product: sold only through its variations (``add_product("id/vid")``)."""
         self.add_product(product_id, type="variable", **fields)
 
-    def _listing(self, parent: str | None) -> list[dict[str, Any]]:
+    def _listing(self, parent: str | None, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of products (or of ``parent``'s variations) and how many there are;
+        only the page's records are built, so reading a big store page by page stays linear."""
         if parent is None:
             keys = [k for k in self.products if "/" not in k]
         else:
             keys = [k for k in self.products if k.startswith(parent + "/")]
+        keys.sort(key=lambda k: int(k.rsplit("/", 1)[-1]))
+        chunk = keys[(page - 1) * per_page : page * per_page]
+        variations: dict[str, list[int]] = {}
+        if parent is None:  # one pass over the variations, not one per product
+            listed = set(chunk)
+            for k in self.products:
+                top, _, vid = k.partition("/")
+                if vid and top in listed:
+                    variations.setdefault(top, []).append(int(vid))
         out = []
-        for key in sorted(keys, key=lambda k: int(k.rsplit("/", 1)[-1])):
+        for key in chunk:
             record = dict(self.products[key])
             record["id"] = int(key.rsplit("/", 1)[-1])
             if parent is not None:
                 record["parent_id"] = int(parent)
             else:
-                record["variations"] = [
-                    int(k.split("/")[1]) for k in self.products if k.startswith(key + "/")
-                ]
+                record["variations"] = variations.get(key, [])
             out.append(record)
-        return out
+        return out, len(keys)
 
     def _get(self, path: str) -> tuple[int, Any, dict[str, str]] | None:
         url = urlsplit(path)
@@ -164,10 +173,9 @@ class FakeWooCommerce(_Platform):
         parent = m.group(1)
         if parent is not None and self.products.get(parent, {}).get("type") != "variable":
             return 404, {"code": "woocommerce_rest_product_invalid_id", "message": "Invalid ID."}, {}
-        records = self._listing(parent)
-        pages = max(1, -(-len(records) // per_page))
-        chunk = records[(page - 1) * per_page : page * per_page]
-        return 200, chunk, {"X-WP-Total": str(len(records)), "X-WP-TotalPages": str(pages)}
+        chunk, total = self._listing(parent, page, per_page)
+        pages = max(1, -(-total // per_page))
+        return 200, chunk, {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
 
     def route(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[Any, ...]:
         if {k.lower(): v for k, v in headers.items()}.get("authorization") != self.auth:

@@ -116,10 +116,8 @@ def _index(
     for p in hub:
         products[p.id] = p
         index.by_sku[p.sku.strip().upper()].add(p.id)
-        for g in p.gtins:
-            key = gtin_key(g)
-            if key is not None:
-                index.by_gtin[key].add(p.id)
+        for g in p.gtins:  # stored barcodes were validated on the way in: no second check
+            index.by_gtin[gtin14(g.strip())].add(p.id)
         for scheme, code in p.aliases:
             if schemes is None or scheme in schemes:
                 index.by_alias[code.strip()].add(p.id)

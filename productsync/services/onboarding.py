@@ -167,10 +167,17 @@ class ApplyResult:
     mapped: int = 0
     created: list[dict[str, Any]] = field(default_factory=list)  # external_id, product_id, sku
     failed: list[dict[str, Any]] = field(default_factory=list)  # external_id, sku, code, reason
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # included, but not matched
     events: int = 0
 
     def report(self) -> dict[str, Any]:
-        return {"mapped": self.mapped, "created": self.created, "failed": self.failed, "events": self.events}
+        return {
+            "mapped": self.mapped,
+            "created": self.created,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "events": self.events,
+        }
 
 
 def _chosen(rows: list[StoredRow], include: Sequence[str] | None, exclude: Sequence[str]) -> list[StoredRow]:
@@ -278,9 +285,8 @@ async def apply(
     statuses = {MatchStatus.MATCHED.value} | (
         {MatchStatus.UNMATCHED_CHANNEL.value} if create_unmatched else set()
     )
-    rows = [
-        r for r in _chosen(await uow.onboarding.rows(proposal.id), include, exclude) if r.status in statuses
-    ]
+    chosen = _chosen(await uow.onboarding.rows(proposal.id), include, exclude)
+    rows = [r for r in chosen if r.status in statuses]
     matched = [r for r in rows if r.status == MatchStatus.MATCHED.value]
     # The proposal saw these items unmapped; a mapping written since means it is stale.
     now_mapped = await uow.onboarding.mappings(channel.id)
@@ -292,6 +298,10 @@ async def apply(
             external_ids=changed[:50],
         )
     result = ApplyResult()
+    if include is not None:  # named explicitly but nothing to apply: say so
+        result.skipped = [
+            {"external_id": r.external_id, "status": r.status} for r in chosen if r.status not in statuses
+        ]
     created = (
         await _create_products(
             uow,

@@ -334,9 +334,10 @@ async def test_include_limits_apply_and_a_new_proposal_discards_the_open_one(hub
         with pytest.raises(Conflict, match="mapped since"):
             await transaction(hub.db, lambda uow: onboarding.apply(uow, actor, channel.id, second.id))
         result = await transaction(
-            hub.db, lambda uow: onboarding.apply(uow, actor, channel.id, second.id, include=["101"])
+            hub.db, lambda uow: onboarding.apply(uow, actor, channel.id, second.id, include=["101", "104"])
         )
         assert result.mapped == 1 and result.events >= 1
+        assert result.skipped == [{"external_id": "104", "status": "ambiguous"}]
         mapped = await transaction(hub.db, lambda uow: uow.onboarding.mappings(channel.id), readonly=True)
         assert mapped == {"101": s.by_sku.id, "102": s.hub_only.id}
         third = await onboard(hub, actor, channel.id)

@@ -75,4 +75,7 @@ class ApplyOut(BaseModel):
     failed: list[dict[str, Any]] = Field(
         description="Items no product could be created for, with the reason."
     )
+    skipped: list[dict[str, Any]] = Field(
+        description="Items named in `include` that were not applied (ambiguous, already mapped ...)."
+    )
     events: int = Field(description="State events queued to the channel for the newly mapped products.")
