@@ -43,7 +43,7 @@ from productsync.store.database import Database
 from productsync.store.repositories.payments import Moved, OrphanMovement
 from productsync.store.uow import UnitOfWork, transaction
 
-PAGE = 500
+PAGE = 1000
 FINDINGS_MAX = 1000
 
 

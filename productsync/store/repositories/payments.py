@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import delete, func, insert, literal, select, tuple_
 from sqlalchemy.engine import Row
 
 from productsync.domain.payment_reconciliation import Outcome, PaymentKind, PaymentRecord
@@ -135,9 +135,9 @@ class PaymentRepository(Repository):
         if owners is not None:
             stmt = stmt.where(_P.owner_partner_id.in_(owners))
         if after is not None:
-            stmt = stmt.where(
-                or_(_P.occurred_at > after[0], and_(_P.occurred_at == after[0], _P.id > after[1]))
-            )
+            # A row-value comparison: both databases walk the (occurred_at, id) index from it.
+            last = tuple_(literal(after[0], _P.occurred_at.type), literal(after[1], _P.id.type))
+            stmt = stmt.where(tuple_(_P.occurred_at, _P.id) > last)
         records = [_record(r) for r in (await self.conn.execute(stmt)).all()]
         if not records:
             return []
