@@ -86,7 +86,15 @@ class RunSummary:
 
 
 async def start(hub: Hub, actor: Actor, channel_id: uuid.UUID, *, trigger: str) -> tuple[Run, service.Plan]:
-    return await transaction(hub.db, lambda uow: service.start(uow, actor, channel_id, trigger=trigger))
+    """Store the run; a channel the hub has no reader for is refused (422) after the run
+    is stored as failed with that reason, so the history says why nothing was compared."""
+    run, plan = await transaction(hub.db, lambda uow: service.start(uow, actor, channel_id, trigger=trigger))
+    try:
+        reader_for(plan.channel)
+    except DomainError as exc:
+        await _fail(hub, actor, run, exc.detail)
+        raise
+    return run, plan
 
 
 async def _spool(hub: Hub, plan: service.Plan, guard: TargetGuard, spool: Spool) -> int:
@@ -182,8 +190,8 @@ async def reconcile(
     trigger: str = service.ON_DEMAND,
     guard: TargetGuard | None = None,
 ) -> RunSummary:
-    """Start and run one reconciliation now."""
-    run, plan = await start(hub, actor, channel_id, trigger=trigger)
+    """Start and run one reconciliation now (a channel without a reader: a failed run)."""
+    run, plan = await transaction(hub.db, lambda uow: service.start(uow, actor, channel_id, trigger=trigger))
     return await run_started(hub, actor, run, plan, guard=guard)
 
 
