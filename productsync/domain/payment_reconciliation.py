@@ -264,7 +264,7 @@ def _without_goods(f: RecordFacts) -> str:
         return f"the event was refused: {f.error or 'error'}"
     if f.outcome is Outcome.IGNORED:
         return f"the event was ignored: {f.error or 'nothing to record'}"
-    return "no ledger row names this payment"
+    return f.error or "no ledger row names this payment"
 
 
 # Per kind: the status when no ledger row names the record.

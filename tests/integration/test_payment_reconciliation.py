@@ -338,3 +338,44 @@ async def test_a_key_without_a_partner_or_read_scope_gets_no_report(database, wo
     no_read = replace(world.actor_a, scopes=frozenset())
     with pytest.raises(Forbidden):
         await _rows(database, no_read)
+
+
+async def test_a_second_event_paying_a_committed_reservation_is_a_payment_without_sale(
+    database, world, priced
+) -> None:  # type: ignore[no-untyped-def]
+    """A shop subscribed to both payment topics: the hold is sold once, the second event
+    shows up as money with no sale of its own, naming why."""
+    admin = system_actor("test")
+    held = await transaction(
+        database,
+        lambda uow: reservations.reserve(
+            uow,
+            admin,
+            [LineRequest(D(3), product_id=world.product.id, location_id=world.loc_a.id)],
+            ttl_seconds=600,
+        ),
+    )
+    payment = ref("pi_")
+    intent = _paid(
+        world, payment, 3, 3000, meta={"reservation_id": str(held.id), "price_list_id": str(priced.id)}
+    )
+    session = _event(
+        "checkout.session.completed",
+        {
+            "id": ref("cs_"),
+            "payment_intent": payment,
+            "amount_total": 3000,
+            "currency": "eur",
+            "metadata": {"reservation_id": str(held.id), "price_list_id": str(priced.id)},
+        },
+    )
+    assert await _take(database, intent) == 200
+    assert await _take(database, session) == 200
+    rows = sorted(
+        (r for r in await _rows(database, world.actor_a) if r.payment_ref == payment), key=lambda r: r.status
+    )
+    assert [(r.status, r.expected_minor) for r in rows] == [
+        (Status.MATCHED, 3000),
+        (Status.PAYMENT_WITHOUT_SALE, 3000),
+    ]
+    assert "already committed" in rows[1].detail and rows[0].moved_quantity == D(-3)

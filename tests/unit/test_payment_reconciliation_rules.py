@@ -63,6 +63,11 @@ def facts(
         (facts(amount=None), Status.AMOUNT_NOT_CHECKED, "no amount in the event"),
         (facts(moved=False), Status.PAYMENT_WITHOUT_SALE, "no ledger row"),
         (
+            facts(moved=False, error="reservation r1 was already committed"),
+            Status.PAYMENT_WITHOUT_SALE,
+            "already",
+        ),
+        (
             facts(PAID, IGNORED, moved=False, error="no sku in metadata"),
             Status.PAYMENT_WITHOUT_SALE,
             "ignored: no sku",
