@@ -20,8 +20,11 @@ re-reads the shop's quantity and ``settle_stale`` applies the channel's conflict
   the inbound path (a stock count based on the known quantity). The person's decision
   produces a new event, whose push compares against the re-read quantity.
 
-Every settlement is audited (``channel.stale_quantity``). The known quantity becomes the
-re-read one in the same transaction, so a retried push never counts the same units twice.
+A re-read quantity equal to the *stored* known quantity is no conflict: another
+dispatcher process pushed it and this one compared against an older copy; the hub's
+value is pushed against it. Every other settlement is audited (``channel.stale_quantity``);
+the known quantity becomes the re-read one in the same transaction, so a retried push
+never counts the same units twice.
 """
 
 from __future__ import annotations
@@ -135,6 +138,10 @@ async def settle_stale(uow: UnitOfWork, s: Stale) -> Settled:
     """Apply the channel's policy to a stale compare-and-set; the shop's quantity becomes
     the known one; audited."""
     product_id = await uow.mappings.product_for(s.channel.id, s.external_id)
+    stored = await uow.channel_quantities.get(s.channel.id, s.external_id)
+    if product_id is not None and stored is not None and stored[0] == s.found:
+        # Another dispatcher pushed it (the caller's copy was old): no change at the shop.
+        return Settled(await _hub_value(uow, s, product_id), "known", {})
     if product_id is None:  # unmapped since the push was claimed: nothing left to push
         settled = Settled(None, "unmapped", {})
     else:

@@ -55,6 +55,7 @@ class ShopifyState:
         self._variants: dict[tuple[str, str, str], gql.VariantState] = {}
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
         self.tried: dict[tuple[uuid.UUID, str], int] = {}
+        self._known: dict[tuple[uuid.UUID, str], int] = {}
 
     async def variant(
         self, shop: Shop, variant: str, location: str, *, fresh: bool = False
@@ -76,22 +77,32 @@ class ShopifyState:
             return self._variants[key], read
 
     async def known(self, channel_id: uuid.UUID, external_id: str) -> int | None:
+        """The known quantity: this process's copy, else the stored one. A copy made stale
+        by another dispatcher's push only costs a STALE answer, which ``settle_stale``
+        recognises against the stored quantity (not a change at the shop)."""
         if self.db is None:
             return None
-        return await transaction(
+        if (channel_id, external_id) in self._known:
+            return self._known[(channel_id, external_id)]
+        found = await transaction(
             self.db,
             lambda uow: channel_quantities.known_quantity(uow, channel_id, external_id),
             readonly=True,
         )
+        if found is not None:
+            self._known[(channel_id, external_id)] = found
+        return found
 
     async def remember(
         self, channel_id: uuid.UUID, external_id: str, quantity: int, event_id: str | None
     ) -> None:
         if self.db is not None:
+            self._known.pop((channel_id, external_id), None)  # unknown until it is stored
             await transaction(
                 self.db,
                 lambda uow: channel_quantities.remember(uow, channel_id, external_id, quantity, event_id),
             )
+            self._known[(channel_id, external_id)] = quantity
 
 
 def _fail(errors: list[gql.UserError]) -> PlatformError:
@@ -227,4 +238,5 @@ async def _settle(
         return await channel_quantities.settle_stale(uow, stale)
 
     settled = await transaction(state.db, run)
+    state._known[(claimed.channel.id, external_id)] = found
     return settled.push

@@ -336,3 +336,26 @@ async def test_an_archived_product_is_archived_at_the_shop(hub, world) -> None:
         finally:
             await connectors.aclose()
         assert shop.products[f"gid://shopify/Product/{PRODUCT}"]["status"] == "ARCHIVED"
+
+
+async def test_two_dispatchers_pushing_to_one_shop_under_merge_invent_no_sale(hub, world) -> None:
+    """A dispatcher whose copy of the known quantity is older than another's push gets a
+    STALE answer; the stored quantity shows it was a push, not a sale at the shop."""
+    await _flush_backlog(hub)
+    await _adjust(hub, world, 10)
+    with FakeShopifyGraphQL(token=TOKEN) as shop:
+        shop.add_variant(VARIANT, product=PRODUCT, item=ITEM, available=0)
+        await _shop_channel(hub, world, shop, policy=ConflictPolicy.MERGE)
+        first, second = Connectors(hub.settings, db=hub.db), Connectors(hub.settings, db=hub.db)
+        try:
+            await _drain(hub, first)  # first knows 10
+            await _adjust(hub, world, -1)
+            await _drain(hub, second)  # second pushes 9 against the stored 10
+            await _adjust(hub, world, -1)
+            await _drain(hub, first)  # first still thinks 10: STALE, found 9 = stored 9
+        finally:
+            await first.aclose()
+            await second.aclose()
+        assert shop.available(VARIANT) == 8 and await _on_hand(hub, world) == 8
+        sets = shop.ops("inventorySetQuantities")
+        assert [s["input"]["quantities"][0]["changeFromQuantity"] for s in sets] == [0, 10, 10, 9]
