@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +31,7 @@ from productsync.domain.imports import (
 from productsync.domain.inventory import Location, Movement, MovementKind, StockLevel, empty_level
 from productsync.domain.pricing import PriceEntry, PriceList, check_entries
 from productsync.domain.quantities import to_quantity
+from productsync.services import import_lots
 from productsync.services.bundles import announce_bundles
 from productsync.services.import_batch import Batch, BatchContext
 from productsync.services.import_products import IMPORT_REASON, write_price_sets
@@ -64,23 +65,42 @@ class PreparedStock:
     on_hand: Decimal
     safety_stock: Decimal | None
     source: Any
+    lot_number: str | None = None
+    expires_on: date | None = None
 
 
 async def prepare_stock(ctx: BatchContext, row: StockRow, raw: RawRow) -> tuple[str, PreparedStock]:
     owner = await ctx.refs.owner(row.partner, row.line)
     location = await ctx.refs.location(row.location, row.line, owner)
-    if row.lot_number is not None:
-        raise RowRejected(
-            [RowError(row.line, "lot_number", "lot rows are not imported yet; count lots through the API")]
-        )
     sku = row.sku.strip().upper()
-    prepared = PreparedStock(row.line, owner, sku, location, row.on_hand, row.safety_stock, raw.source)
-    return f"{owner}:{sku}:{location.id}", prepared
+    if row.lot_number is not None and len(row.lot_number) > 60:
+        raise RowRejected([RowError(row.line, "lot_number", "at most 60 characters")])
+    prepared = PreparedStock(
+        row.line,
+        owner,
+        sku,
+        location,
+        row.on_hand,
+        row.safety_stock,
+        raw.source,
+        row.lot_number,
+        row.expires_on,
+    )
+    lot = f":lot:{row.lot_number}" if row.lot_number is not None else ""
+    return f"{owner}:{sku}:{location.id}{lot}", prepared
 
 
 class StockBatch(Batch[PreparedStock]):
+    async def finish(self, ctx: BatchContext) -> None:
+        await import_lots.merge_staged(ctx)
+
     async def merge(self, ctx: BatchContext, rows: list[PreparedStock]) -> None:
-        """Absolute counts: each changed level gets a ``count`` ledger row of the difference."""
+        """Absolute counts: each changed level gets a ``count`` ledger row of the difference.
+        Lot rows wait for the end of the file (``import_lots``: a level is all its lots)."""
+        await ctx.writes.stage([import_lots.stage_row(r) for r in rows if r.lot_number is not None])
+        rows = [r for r in rows if r.lot_number is None]
+        if not rows:
+            return
         found = await _products(ctx, rows)
         todo: list[tuple[PreparedStock, Product, Decimal, Decimal | None]] = []
         for r in rows:

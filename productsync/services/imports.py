@@ -247,6 +247,7 @@ async def _import(
                 ],
                 [],
             )
+        await writes.stop()
         if keep:
             await uow.commit()
             report.written = changed

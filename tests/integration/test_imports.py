@@ -314,3 +314,45 @@ _CHILD = textwrap.dedent(
     print(created, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     """
 )
+
+
+async def test_lot_rows_make_the_level_their_sum_and_lots_left_out_count_as_zero(
+    database, setup, tmp_path
+) -> None:
+    world, pl, _ = setup
+    sku = f"COS-{ref().upper()}"
+    attrs = '"{""ingredients"": [""water""], ""volume_ml"": 10, ""pao_months"": 12}"'
+    made = _file(
+        tmp_path,
+        "c.csv",
+        f"sku,partner,name,category,attributes\n{sku},{world.a.code},Polish,cosmetics,{attrs}\n",
+    )
+    assert (await _run(database, world.actor_a, made)).written
+    loc = world.loc_a.code
+    lots_file = _file(
+        tmp_path,
+        "lots.csv",
+        "sku,location,on_hand,lot_number,expires_on\n"
+        f"{sku},{loc},3,L1,2030-01-31\n"
+        f"{world.product.sku},{loc},2,X1,2030-01-31\n"  # not lot-tracked: rejected
+        f"{sku},{loc},4,L2,2030-06-30\n",
+    )
+    report = await _run(database, world.actor_a, lots_file, error_policy=ErrorPolicy.SKIP_FAILED)
+    assert [(e.line, e.column) for e in report.errors] == [(3, "lot_number")]
+    assert report.counts["stock"].created == 1
+    pid = await _scalar(database, select(products.c.id).where(products.c.sku == sku))
+    level = select(stock_levels.c.on_hand).where(stock_levels.c.product_id == pid)
+    ledger = select(func.sum(stock_movements.c.quantity)).where(stock_movements.c.product_id == pid)
+    assert await _scalar(database, level) == await _scalar(database, ledger) == Decimal(7)
+    again = await _run(database, world.actor_a, lots_file, error_policy=ErrorPolicy.SKIP_FAILED)
+    assert again.counts["stock"].unchanged == 1 and not again.written
+    only_l1 = _file(
+        tmp_path, "l1.csv", f"sku,location,on_hand,lot_number,expires_on\n{sku},{loc},5,L1,2030-01-31\n"
+    )
+    assert (await _run(database, world.actor_a, only_l1)).counts["stock"].updated == 1
+    assert await _scalar(database, level) == await _scalar(database, ledger) == Decimal(5)
+    moved_expiry = _file(
+        tmp_path, "e.csv", f"sku,location,on_hand,lot_number,expires_on\n{sku},{loc},5,L1,2031-01-31\n"
+    )
+    report = await _run(database, world.actor_a, moved_expiry)
+    assert [(e.line, e.column) for e in report.errors] == [(2, "expires_on")]

@@ -36,9 +36,8 @@ class ImportJobOut(BaseModel):
 
     @classmethod
     def of(cls, job: dict[str, Any]) -> ImportJobOut:
-        return cls(
-            progress=ImportProgress(
-                rows=job["rows"], bytes_read=job["bytes_read"], total_bytes=job["total_bytes"]
-            ),
-            **{k: job.get(k) for k in cls.model_fields if k != "progress"},
+        values: dict[str, Any] = {k: job.get(k) for k in cls.model_fields if k != "progress"}
+        progress = ImportProgress(
+            rows=job["rows"], bytes_read=job["bytes_read"], total_bytes=job["total_bytes"]
         )
+        return cls(progress=progress, **values)

@@ -27,6 +27,7 @@ from productsync.store.repositories.base import Repository
 from productsync.store.repositories.catalog import ProductRepository, _product
 from productsync.store.tables import (
     audit_log,
+    lots,
     outbox,
     price_boundaries,
     price_entries,
@@ -39,6 +40,7 @@ from productsync.store.tables import (
     stock_movements,
 )
 
+_SQLITE_CACHE_KB = 65536
 _CHUNK = 500  # keys per IN list (SQLite's variable limit is 32766; keep statements small)
 
 
@@ -77,6 +79,12 @@ class ImportRepository(Repository):
 
     async def start(self) -> None:
         """The scratch tables of this transaction (dropped at its end)."""
+        if not self.is_postgres:
+            # One long write transaction inserts into several random-keyed indexes (uuid
+            # keys, audit and outbox): with SQLite's default 2 MB page cache its dirty
+            # pages spill and are read back all the time. 64 MB holds the hot pages; the
+            # connection gets its default back in ``stop``.
+            await self.conn.execute(text(f"PRAGMA cache_size = -{_SQLITE_CACHE_KB}"))
         suffix = " ON COMMIT DROP" if self.is_postgres else ""
         temp = "TEMP" if self.is_postgres else "TEMP"
         await self.conn.execute(text("DROP TABLE IF EXISTS import_seen"))
@@ -90,6 +98,10 @@ class ImportRepository(Repository):
                 f"payload TEXT NOT NULL){suffix}"
             )
         )
+
+    async def stop(self) -> None:
+        if not self.is_postgres:
+            await self.conn.execute(text("PRAGMA cache_size = -2000"))
 
     async def first_lines(self, keys: list[tuple[str, int]]) -> dict[str, int]:
         """Record these (key, line) pairs as seen; returns, for keys seen on an earlier
@@ -445,3 +457,20 @@ class ImportWrites(ImportRepository):
             product_aliases,
             [{"scheme": s, "code": c, "product_id": p, "created_at": now} for s, c, p in rows],
         )
+
+    async def lots_of(
+        self, pairs: set[tuple[uuid.UUID, uuid.UUID]]
+    ) -> dict[tuple[uuid.UUID, uuid.UUID], list[Any]]:
+        """Every lot row (empty ones too: a lot number stays taken) of these levels."""
+        out: dict[tuple[uuid.UUID, uuid.UUID], list[Any]] = {}
+        for part in _chunks(list({p for p, _ in pairs})):
+            for r in await self.conn.execute(
+                select(lots).where(lots.c.product_id.in_(part)).order_by(lots.c.id)
+            ):
+                if (r.product_id, r.location_id) in pairs:
+                    out.setdefault((r.product_id, r.location_id), []).append(r)
+        return out
+
+    async def save_lots(self, new: list[dict[str, Any]], changed: list[dict[str, Any]]) -> None:
+        await self.insert_rows(lots, new)
+        await self.update_rows(lots, ("id",), changed)
