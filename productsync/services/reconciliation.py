@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from productsync.domain.access import Actor
@@ -38,6 +39,7 @@ from productsync.domain.reconciliation import (
     repair_mode,
     tolerances,
 )
+from productsync.services import channel_quantities
 from productsync.services.channels import get_channel, signing_secrets
 from productsync.services.projection import credentials
 from productsync.services.recording import record
@@ -125,6 +127,7 @@ async def finish(
                 f.product_id for f in findings if f.product_id is not None and f.kind != FindingKind.EXTRA
             )
         )
+        await _observed_quantities(uow, channel, findings)
         repaired, events = await _repair(uow, channel, drifted)
     await uow.reconciliations.finish(
         run.id,
@@ -159,6 +162,20 @@ async def finish(
     done = await uow.reconciliations.get(run.id)
     assert done is not None
     return done
+
+
+async def _observed_quantities(uow: UnitOfWork, channel: Channel, findings: Sequence[Finding]) -> None:
+    """A Shopify push compares against the quantity the hub last knew the shop held and
+    sends nothing when that equals the hub's number; the run has just read what the shop
+    really holds, so that becomes the known quantity and the repair's push overwrites it
+    (the hub is the master: units the shop sold and never reported are not recorded)."""
+    if channel.kind is not ChannelKind.SHOPIFY:
+        return
+    for f in findings:
+        if f.kind is FindingKind.WRONG_STOCK and f.external_id and f.channel_value:
+            observed = Decimal(f.channel_value)
+            if observed == observed.to_integral_value():
+                await channel_quantities.remember(uow, channel.id, f.external_id, int(observed), None)
 
 
 async def _repair(
