@@ -113,6 +113,7 @@ def worker() -> None:
     import logging
 
     from productsync.bootstrap import start_hub, start_jobs
+    from productsync.sync import scheduler
     from productsync.sync.dispatcher import run
 
     settings = Settings()
@@ -123,7 +124,7 @@ def worker() -> None:
 
     async def main() -> None:
         hub = await start_hub(settings)
-        jobs = start_jobs(hub)
+        jobs = [*start_jobs(hub), asyncio.create_task(scheduler.run(hub))]
         try:
             await run(hub)
         finally:

@@ -28,6 +28,7 @@ from productsync.api.routers import (
     prices,
     reconciliations,
     reservations,
+    schedules,
     status,
     stock,
     stream,
@@ -37,7 +38,7 @@ from productsync.bootstrap import start_hub, start_jobs, watch_events
 from productsync.config import Settings
 from productsync.services import import_jobs
 from productsync.store.secrets import secret_key_problem
-from productsync.sync import dispatcher
+from productsync.sync import dispatcher, scheduler
 
 DESCRIPTION = """
 One source of truth for catalog, stock and prices, shared by partners and synced to channels.
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks = [*start_jobs(hub), asyncio.create_task(watch_events(hub))]
         if settings.embedded_dispatcher:
             tasks.append(asyncio.create_task(dispatcher.run(hub)))
+            tasks.append(asyncio.create_task(scheduler.run(hub)))  # feeds, pulls, reconciliations
         try:
             yield
         finally:
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         onboarding,
         reconciliations,
         payments,
+        schedules,
         webhooks,
         stream,
         status,

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from productsync.domain.errors import ErrorCode, InvalidInput
+from productsync.domain.feeds import check_schedule_config
 from productsync.domain.quantities import BaseUnit, to_quantity
 
 
@@ -29,10 +30,16 @@ class ChannelKind(StrEnum):
     SHOPIFY = "shopify"
     WOOCOMMERCE = "woocommerce"
     FILE_FEED = "file_feed"
+    PULL_FEED = "pull_feed"
 
     @property
     def needs_url(self) -> bool:
-        return self in (ChannelKind.WEBHOOK, ChannelKind.SHOPIFY, ChannelKind.WOOCOMMERCE)
+        return self in (
+            ChannelKind.WEBHOOK,
+            ChannelKind.SHOPIFY,
+            ChannelKind.WOOCOMMERCE,
+            ChannelKind.PULL_FEED,
+        )
 
 
 class ConflictPolicy(StrEnum):
@@ -196,8 +203,10 @@ class NewChannel:
     conflict_policy: ConflictPolicy = ConflictPolicy.MASTER_WINS
 
 
-def check_config(config: dict[str, Any]) -> dict[str, Any]:
+def check_config(config: dict[str, Any], kind: ChannelKind | None = None) -> dict[str, Any]:
     """Kind-specific settings are free-form, except the ones the hub itself reads."""
+    if kind is not None:
+        check_schedule_config(kind.value, config)  # feeds, pulls, reconciliations (domain/feeds.py)
     days = config.get("min_shelf_life_days")
     if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 3650):
         raise InvalidInput(
@@ -216,7 +225,7 @@ def create_channel(new: NewChannel, *, now: datetime) -> Channel:
         kind=new.kind,
         owner_partner_id=new.owner_partner_id,
         url=check_url(new.kind, new.url),
-        config=check_config(new.config),
+        config=check_config(new.config, new.kind),
         partner_ids=tuple(dict.fromkeys(new.partner_ids)),
         category_ids=tuple(dict.fromkeys(new.category_ids)),
         location_ids=tuple(dict.fromkeys(new.location_ids)),
@@ -269,7 +278,7 @@ def patch_channel(channel: Channel, changes: dict[str, Any], *, now: datetime) -
     if "buffer_stock" in values:
         values["buffer_stock"] = check_buffer(Decimal(values["buffer_stock"]))
     if "config" in values:
-        values["config"] = check_config(values["config"])
+        values["config"] = check_config(values["config"], channel.kind)
     for key in ("partner_ids", "category_ids", "location_ids"):
         if key in values:
             values[key] = tuple(dict.fromkeys(values[key]))

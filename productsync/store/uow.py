@@ -47,6 +47,7 @@ from productsync.store.repositories.payments import PaymentRepository
 from productsync.store.repositories.pricing import PriceRepository
 from productsync.store.repositories.reconciliations import ReconciliationRepository
 from productsync.store.repositories.reservations import ReservationRepository
+from productsync.store.repositories.schedules import ScheduleRepository
 from productsync.store.repositories.stock import StockRepository
 from productsync.store.secrets import SecretBox
 
@@ -83,6 +84,7 @@ class UnitOfWork:
     exports: ExportRepository
     payments: PaymentRepository
     channel_quantities: ChannelQuantityRepository
+    schedules: ScheduleRepository
 
     def __init__(self, db: Database, *, readonly: bool = False, request_id: str | None = None) -> None:
         self.db = db
@@ -134,6 +136,7 @@ class UnitOfWork:
         self.exports = ExportRepository(conn)
         self.payments = PaymentRepository(conn)
         self.channel_quantities = ChannelQuantityRepository(conn)
+        self.schedules = ScheduleRepository(conn)
         return self
 
     @property
