@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from pathlib import Path
 
@@ -58,9 +59,11 @@ def run(
     async def main(progress: Progress, task: object) -> ImportReport:
         hub = await start_hub(Settings())
         try:
+            started = time.monotonic()
 
             def tick(rows: int, read: int) -> None:
-                progress.update(task, completed=read, rows=rows)  # type: ignore[arg-type]
+                rate = rows / max(time.monotonic() - started, 1e-6)
+                progress.update(task, completed=read, rows=rows, rate=f"{rate:,.0f}")  # type: ignore[arg-type]
 
             return await run_import(hub.db, system_actor("cli:import"), file, options, progress=tick)
         finally:
@@ -69,13 +72,13 @@ def run(
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        TextColumn("{task.fields[rows]} rows"),
+        TextColumn("{task.fields[rows]} rows, {task.fields[rate]} rows/s"),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
     try:
         with Progress(*columns, console=console, disable=quiet) as progress:
-            task = progress.add_task(f"import {file.name}", total=total, rows=0)
+            task = progress.add_task(f"import {file.name}", total=total, rows=0, rate="0")
             report = asyncio.run(main(progress, task))
     except DomainError as exc:
         console.print(f"[red]error:[/red] {exc.detail}", highlight=False)

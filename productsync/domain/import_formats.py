@@ -163,10 +163,11 @@ def shopify_rows(
             yield rec
             continue
         v = rec.values
-        if v.get("Handle") != handle or (v.get("Title") or "").strip():
-            if v.get("Handle") != handle or not current:
+        row_handle = (v.get("Handle") or "").strip() or handle  # a blank Handle continues
+        if row_handle != handle or (v.get("Title") or "").strip():
+            if row_handle != handle or not current:
                 current = {}
-            handle = v.get("Handle")
+            handle = row_handle
             for f in _PRODUCT_FIELDS:
                 if (v.get(f) or "").strip():
                     current[f] = v[f]

@@ -155,7 +155,11 @@ async def _run(
         header_errors = check_header(kind, file.header) if fmt is FileFormat.CSV else []
         if fmt is FileFormat.JSONL and file.header:
             known = COLUMNS[kind].known
-            header_errors = [RowError(1, c, "unknown key") for c in file.header if c not in known]
+            header_errors = [
+                RowError(1, c, "unknown key")
+                for c in file.header
+                if c not in known and c not in ("reason", "line")
+            ]
     if not actor.has(_SCOPES[kind]):
         raise Forbidden(f"this key lacks the {_SCOPES[kind].value} scope", scope=_SCOPES[kind].value)
     report = ImportReport(kind=kind, dry_run=options.dry_run, error_policy=options.error_policy)

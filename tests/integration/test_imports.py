@@ -356,3 +356,36 @@ async def test_lot_rows_make_the_level_their_sum_and_lots_left_out_count_as_zero
     )
     report = await _run(database, world.actor_a, moved_expiry)
     assert [(e.line, e.column) for e in report.errors] == [(2, "expires_on")]
+
+
+async def test_a_shopify_export_imports_each_variant_with_its_stock_and_price(
+    database, setup, tmp_path
+) -> None:
+    world, pl, _ = setup
+    sku = f"SE-{ref().upper()}"
+    shopify = _file(
+        tmp_path,
+        "shopify.csv",
+        "Handle,Title,Body (HTML),Vendor,Type,Tags,Published,Option1 Name,Option1 Value,Option2 Name,"
+        "Option2 Value,Variant SKU,Variant Grams,Variant Inventory Qty,Variant Price,Variant Barcode\n"
+        f"racket,Pro Racket,<p>Fast</p>,Acme,Rackets,,true,Size,L2,Material,carbon,{sku}-L2,300,5,99.00,\n"
+        f"racket,,,,,,,,L3,,carbon,{sku}-L3,300,2,109.00,\n"
+        "racket,,,,,,,,,,,,,,,\n",
+    )
+    report = await _run(
+        database, world.actor_a, shopify, category="sports", location=world.loc_a.code, price_list=str(pl.id)
+    )
+    assert report.kind is ImportKind.PRODUCTS and report.written, report.errors
+    assert {k: v.created for k, v in report.counts.items()} == {"products": 2, "stock": 2, "prices": 2}
+    name = await _scalar(database, select(products.c.name).where(products.c.sku == f"{sku}-L3"))
+    assert name == "Pro Racket (L3 / carbon)"
+    assert not (
+        await _run(
+            database,
+            world.actor_a,
+            shopify,
+            category="sports",
+            location=world.loc_a.code,
+            price_list=str(pl.id),
+        )
+    ).written

@@ -225,3 +225,4 @@ def test_shopify_variants_become_products_and_continuation_rows_keep_the_product
     assert (first.values["location"], first.values["on_hand"]) == ("WH", "5")
     assert (second.values["price_list"], second.values["price"]) == ("retail", "109.00")
     assert second.line == 3 and second.values["category"] == "sports"
+    assert second.values["attributes"] == '{"size": "L3", "material": "carbon"}'
