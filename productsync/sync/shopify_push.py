@@ -4,7 +4,7 @@
   ``correction``, ``referenceDocumentUri`` ``productsync://events/<event id>``,
   ``@idempotent(key: <event id>)`` (``<event id>:<variant>`` when a product is mapped to
   several variants), and ``changeFromQuantity`` = the quantity the hub last knew the shop
-  held (services/channel_quantities.py; read from the shop the first time). Nothing is
+  held (services/channel_quantities.py; the first time, what the variant lookup read). Nothing is
   sent when the shop already holds the hub's number. On success the new quantity is
   stored right after the answer. ``CHANGE_FROM_QUANTITY_STALE``: the shop's quantity is
   re-read and the channel's conflict policy settles it (``settle_stale``); the push that
@@ -22,8 +22,8 @@ last tried per item, so a stale answer that finds exactly that is taken as its o
 not as a change at the shop (a process that died in that window cannot know; the
 conflict policy then sees the difference).
 
-Without a database (``db`` None: tools, some tests) the known quantity is read from the
-shop before every push.
+Without a database (``db`` None: tools, some tests) the known quantity lives in this
+process only, and a stale answer is settled for the hub (its value is pushed).
 """
 
 from __future__ import annotations
@@ -80,10 +80,8 @@ class ShopifyState:
         """The known quantity: this process's copy, else the stored one. A copy made stale
         by another dispatcher's push only costs a STALE answer, which ``settle_stale``
         recognises against the stored quantity (not a change at the shop)."""
-        if self.db is None:
-            return None
-        if (channel_id, external_id) in self._known:
-            return self._known[(channel_id, external_id)]
+        if self.db is None or (channel_id, external_id) in self._known:
+            return self._known.get((channel_id, external_id))
         found = await transaction(
             self.db,
             lambda uow: channel_quantities.known_quantity(uow, channel_id, external_id),
@@ -102,7 +100,7 @@ class ShopifyState:
                 self.db,
                 lambda uow: channel_quantities.remember(uow, channel_id, external_id, quantity, event_id),
             )
-            self._known[(channel_id, external_id)] = quantity
+        self._known[(channel_id, external_id)] = quantity
 
 
 def _fail(errors: list[gql.UserError]) -> PlatformError:
@@ -179,11 +177,10 @@ async def _push_stock(
     channel, view = claimed.channel, claimed.view
     assert view is not None and view.available is not None
     target = whole_units(view.available)
-    item, just_read = await state.variant(shop, variant, location)
+    item, _ = await state.variant(shop, variant, location)
     known = await state.known(channel.id, external_id)
-    if known is None:  # never pushed (or no database): what the shop holds now
-        if not just_read:
-            item, _ = await state.variant(shop, variant, location, fresh=True)
+    if known is None:  # never pushed (or no database): what the shop held when looked up
+        # (a change since then is a STALE answer, settled like any other)
         known = item.available
         if known is not None:
             await state.remember(channel.id, external_id, known, None)
