@@ -44,12 +44,9 @@ STATE_URL = "productsync.sync.state_reader:read_state_url"
 
 
 def is_pull_feed(channel: Channel) -> bool:
-    """A channel the hub polls for a feed (a ``pull_feed`` kind, or a feed channel whose
-    config names the URL it pulls from)."""
-    config = channel.config if isinstance(channel.config, dict) else {}
-    return channel.kind.value == "pull_feed" or (
-        channel.kind is ChannelKind.FILE_FEED and bool(config.get("pull_url") or config.get("feed_url"))
-    )
+    """A channel the hub polls for a feed (``pull_feed``; named by value so this module
+    needs nothing of the feeds code until such a channel is read)."""
+    return channel.kind.value == "pull_feed"
 
 
 def _target(channel: Channel) -> str | None:
