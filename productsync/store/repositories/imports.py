@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Table, bindparam, delete, insert, select, text, tuple_, update
@@ -39,6 +40,7 @@ from productsync.store.tables import (
     stock_levels,
     stock_movements,
 )
+from productsync.store.types import UTCDateTime
 
 _SQLITE_CACHE_KB = 65536
 _CHUNK = 500  # keys per IN list (SQLite's variable limit is 32766; keep statements small)
@@ -246,7 +248,9 @@ class ImportRepository(Repository):
         if conv is None:
             conv = []
             for c in table.c:
-                if isinstance(c.type, TypeDecorator):
+                if isinstance(c.type, UTCDateTime):
+                    conv.append((c.name, None))  # asyncpg takes aware datetimes as they are
+                elif isinstance(c.type, TypeDecorator):
                     conv.append((c.name, self._bind(c.type)))
                 elif isinstance(c.type, JSON):
                     conv.append((c.name, _encode_json))
@@ -258,18 +262,27 @@ class ImportRepository(Repository):
     def _bind(self, type_: TypeDecorator[Any]) -> Any:
         dialect = self.conn.dialect
         process = type_.process_bind_param
-        return lambda v: None if v is None else process(v, dialect)
+        return lambda v: process(v, dialect)
 
     def _records(self, table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """COPY records: the first row's columns, each value through its converter."""
+        """COPY records: the first row's columns (read with one C-level getter), then only
+        the values whose column needs it go through its converter."""
         pairs = [(n, f) for n, f in self._converter(table) if n in rows[0]]
         names = [n for n, _ in pairs]
-        plain = all(f is None for _, f in pairs)
-        if plain:
-            return names, [tuple(row[n] for n in names) for row in rows]
+        getter = itemgetter(*names)
+        if len(names) == 1:
+            return names, [(getter(row),) for row in rows]
+        todo = [(i, f) for i, (_, f) in enumerate(pairs) if f is not None]
+        if not todo:
+            return names, [getter(row) for row in rows]
         records = []
         for row in rows:
-            records.append(tuple(row[n] if f is None else f(row[n]) for n, f in pairs))
+            values = list(getter(row))
+            for i, f in todo:
+                v = values[i]
+                if v is not None:
+                    values[i] = f(v)
+            records.append(tuple(values))
         return names, records
 
     async def insert_rows(self, table: Table, rows: list[dict[str, Any]]) -> None:
