@@ -127,21 +127,28 @@ async def _compare(hub: Hub, plan: service.Plan, spool: Spool, tally: Tally) -> 
         room = MAX_FINDINGS_KEPT - len(findings)
         findings.extend(new[: max(0, room)])
 
-    after: str | None = None
-    while True:
-        expected, after_next = await transaction(hub.db, _page(plan, after), readonly=True)
-        ids = [x for e in expected for x in e.external_ids]
-        keys = [k for e in expected if not e.external_ids and (k := sku_key(e.sku))]
-        held = await asyncio.to_thread(spool.by_external, ids)
-        by_sku = await asyncio.to_thread(spool.by_sku, keys) if keys else {}
-        new, claimed, matched = reconcile_page(expected, held, by_sku, plan.tolerances)
-        await asyncio.to_thread(spool.claim, claimed)
-        tally.expected += len(expected)
-        tally.matched += matched
-        keep(new)
-        if after_next is None:
-            break
-        after = after_next
+    # The next page is read while this one is compared (the read waits on the database,
+    # the comparison on the spool and the CPU).
+    fetch = asyncio.ensure_future(transaction(hub.db, _page(plan, None), readonly=True))
+    try:
+        while True:
+            expected, after_next = await fetch
+            if after_next is not None:
+                fetch = asyncio.ensure_future(transaction(hub.db, _page(plan, after_next), readonly=True))
+            ids = [x for e in expected for x in e.external_ids]
+            keys = [k for e in expected if not e.external_ids and (k := sku_key(e.sku))]
+            held = await asyncio.to_thread(spool.by_external, ids)
+            by_sku = await asyncio.to_thread(spool.by_sku, keys) if keys else {}
+            new, claimed, matched = reconcile_page(expected, held, by_sku, plan.tolerances)
+            await asyncio.to_thread(spool.claim, claimed)
+            tally.expected += len(expected)
+            tally.matched += matched
+            keep(new)
+            if after_next is None:
+                break
+    finally:
+        if not fetch.done():
+            fetch.cancel()
     for items in await asyncio.to_thread(lambda: list(spool.unclaimed())):
         keep([extra(i) for i in items])
     return findings
