@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
 from productsync.domain.access import Actor, Scope
-from productsync.domain.errors import DomainError, Forbidden, InvalidInput
+from productsync.domain.errors import Conflict, DomainError, ErrorCode, Forbidden, InvalidInput
 from productsync.domain.import_formats import (
     ShopifyDefaults,
     guess_format,
@@ -46,7 +48,7 @@ from productsync.services.import_rejects import RejectedWriter
 from productsync.store.database import Database
 from productsync.store.repositories.imports import ImportWrites
 from productsync.store.repositories.log import audit_row
-from productsync.store.uow import UnitOfWork
+from productsync.store.uow import UnitOfWork, is_data_exception
 
 BATCH = 2000
 _SCOPES = {
@@ -170,7 +172,21 @@ async def _run(
             report.rejected = 0
             rejects.file_error(header_errors)
             return report
-        await _import(db, actor, records, kind, options, report, rejects, counter, progress, request_id)
+        try:
+            await _import(db, actor, records, kind, options, report, rejects, counter, progress, request_id)
+        except IntegrityError as exc:
+            raise Conflict(
+                "the data changed while the file was imported (a SKU, barcode or alias was written "
+                "at the same time); nothing was written, run the import again",
+                code=ErrorCode.DUPLICATE,
+                concurrent=True,
+            ) from exc
+        except DBAPIError as exc:
+            if is_data_exception(exc):
+                raise InvalidInput(
+                    "a value in the file cannot be stored (out of range or not representable)"
+                ) from exc
+            raise
     finally:
         rejects.close()
     report.bytes_read = counter.count
