@@ -8,6 +8,7 @@ Two steps, each one transaction, so a person sees the report before anything cha
    the channel is discarded: only the latest read may be applied).
 2. ``apply`` writes the proposal's matched rows as SKU mappings, all or nothing, through
    the same code as ``PUT /v1/channels/{id}/mappings`` (``channels.upsert_mappings``);
+   ambiguous items a person settled (``choose``: item -> one of its candidates) with them;
    optionally creates hub products, owned by the channel's partner, for the items the hub
    lacks (``catalog.create_product``: the category's SKU prefix and attribute rules apply,
    and an item they refuse is reported, not fatal). Each newly mapped product's current
@@ -22,19 +23,18 @@ never blocks onboarding.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from productsync.domain.access import Actor, Scope
-from productsync.domain.catalog import NewProduct, Product
+from productsync.domain.access import Actor
 from productsync.domain.channel_catalog import ChannelItem
 from productsync.domain.channels import Channel
 from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from productsync.domain.events import DomainEvent
-from productsync.domain.matching import MatchStatus, gtin_key, match_catalog
-from productsync.services import catalog
+from productsync.domain.matching import MatchStatus, match_catalog
 from productsync.services.channels import MappingIn, get_channel, upsert_mappings
+from productsync.services.onboarding_products import ApplyResult, create_products
 from productsync.services.projection import credentials
 from productsync.services.recording import record
 from productsync.services.snapshots import read_states, state_events
@@ -44,7 +44,6 @@ from productsync.store.uow import UnitOfWork
 ORIGIN = "onboarding"
 STATUSES = tuple(s.value for s in MatchStatus)
 MAX_PAGE = 1000
-MAX_NAME = 300
 
 
 async def channel_to_read(
@@ -162,24 +161,6 @@ async def read_proposal(
     return ProposalPage(proposal, rows, skus, rows[-1].seq if more else None)
 
 
-@dataclass
-class ApplyResult:
-    mapped: int = 0
-    created: list[dict[str, Any]] = field(default_factory=list)  # external_id, product_id, sku
-    failed: list[dict[str, Any]] = field(default_factory=list)  # external_id, sku, code, reason
-    skipped: list[dict[str, Any]] = field(default_factory=list)  # included, but not matched
-    events: int = 0
-
-    def report(self) -> dict[str, Any]:
-        return {
-            "mapped": self.mapped,
-            "created": self.created,
-            "failed": self.failed,
-            "skipped": self.skipped,
-            "events": self.events,
-        }
-
-
 def _chosen(rows: list[StoredRow], include: Sequence[str] | None, exclude: Sequence[str]) -> list[StoredRow]:
     """The rows the caller chose; naming an item the proposal does not hold is a 422."""
     known = {r.external_id for r in rows if r.external_id is not None}
@@ -194,70 +175,41 @@ def _chosen(rows: list[StoredRow], include: Sequence[str] | None, exclude: Seque
     return [r for r in rows if r.external_id in wanted and r.external_id not in set(exclude)]
 
 
-def _new_product(
-    channel: Channel, row: StoredRow, category_id: uuid.UUID, attributes: dict[str, Any]
-) -> NewProduct:
-    item = row.item or {}
-    sku = (item.get("sku") or "").strip()
-    if not sku:
-        raise InvalidInput("the channel item has no SKU to create a hub product with", field="sku")
-    assert channel.owner_partner_id is not None
-    barcode = item.get("barcode")
-    return NewProduct(
-        sku=sku,
-        name=str(item.get("title") or sku)[:MAX_NAME],
-        category_id=category_id,
-        owner_partner_id=channel.owner_partner_id,
-        description=str(item.get("description") or ""),
-        barcodes=[barcode.strip()] if isinstance(barcode, str) and gtin_key(barcode) else [],
-        attributes=dict(attributes),
-    )
-
-
-async def _create_products(
-    uow: UnitOfWork,
-    actor: Actor,
-    channel: Channel,
-    rows: list[StoredRow],
-    category_ref: str | None,
-    attributes: dict[str, Any],
-    result: ApplyResult,
-) -> list[tuple[StoredRow, Product]]:
-    actor.require(Scope.CATALOG_WRITE)
-    if channel.owner_partner_id is None:
+def _settled(
+    rows: list[StoredRow], choose: Mapping[str, uuid.UUID], exclude: Sequence[str]
+) -> list[StoredRow]:
+    """Ambiguous rows a person settled, as matched rows; every bad choice named at once."""
+    by_id = {r.external_id: r for r in rows if r.external_id is not None}
+    problems: list[dict[str, Any]] = []
+    out = []
+    for external_id, product_id in choose.items():
+        row = by_id.get(external_id)
+        if row is None or row.status != MatchStatus.AMBIGUOUS.value or external_id in exclude:
+            problems.append({"external_id": external_id, "message": "not an ambiguous item of this proposal"})
+        elif product_id not in row.candidates:
+            problems.append(
+                {"external_id": external_id, "message": f"{product_id} is not one of its candidates"}
+            )
+        else:
+            out.append(replace(row, status=MatchStatus.MATCHED.value, product_id=product_id))
+    if problems:
         raise InvalidInput(
-            "the channel has no owner partner to create products for", field="create_unmatched"
+            f"{len(problems)} choice(s) refused; nothing was applied", field="choose", errors=problems
         )
-    if not category_ref:
-        raise InvalidInput("creating products for unmatched items needs a category", field="category")
-    try:
-        category = await catalog.resolve_category(uow, category_ref)
-    except NotFound:
-        raise InvalidInput(f"category {category_ref} does not exist", field="category") from None
-    made: list[tuple[StoredRow, Product]] = []
-    for row in rows:
-        item = row.item or {}
-        try:
-            # Every rule create_product checks runs before it writes, so a refusal here
-            # leaves the transaction clean for the next item.
-            product = await catalog.create_product(
-                uow, actor, _new_product(channel, row, category.id, attributes)
+    return out
+
+
+def _one_item_per_product(rows: list[StoredRow]) -> None:
+    """Two items mapped to one product in one go is what matching called ambiguous."""
+    seen: dict[uuid.UUID, str] = {}
+    for r in rows:
+        assert r.product_id is not None and r.external_id is not None
+        if r.product_id in seen:
+            raise InvalidInput(
+                f"items {seen[r.product_id]} and {r.external_id} would both map to product {r.product_id}",
+                field="choose",
             )
-        except (InvalidInput, Conflict) as exc:
-            result.failed.append(
-                {
-                    "external_id": row.external_id,
-                    "sku": item.get("sku"),
-                    "code": exc.code.value,
-                    "reason": exc.detail,
-                }
-            )
-            continue
-        made.append((row, product))
-        result.created.append(
-            {"external_id": row.external_id, "product_id": str(product.id), "sku": product.sku}
-        )
-    return made
+        seen[r.product_id] = r.external_id
 
 
 async def apply(
@@ -271,9 +223,11 @@ async def apply(
     attributes: dict[str, Any] | None = None,
     include: Sequence[str] | None = None,
     exclude: Sequence[str] = (),
+    choose: Mapping[str, uuid.UUID] | None = None,
 ) -> ApplyResult:
     """Write the proposal's matched rows (and, when asked, new products for its unmatched
-    channel items) as SKU mappings in one transaction; a proposal is applied once."""
+    channel items) as SKU mappings in one transaction; a proposal is applied once.
+    ``choose`` settles ambiguous items: external id -> one of that row's candidates."""
     channel = await get_channel(uow, actor, channel_id, for_update=True)
     proposal = await _proposal_of(uow, channel, proposal_id, for_update=True)
     if proposal.status != "proposed":
@@ -285,8 +239,10 @@ async def apply(
     statuses = {MatchStatus.MATCHED.value} | (
         {MatchStatus.UNMATCHED_CHANNEL.value} if create_unmatched else set()
     )
-    chosen = _chosen(await uow.onboarding.rows(proposal.id), include, exclude)
-    rows = [r for r in chosen if r.status in statuses]
+    every = await uow.onboarding.rows(proposal.id)
+    chosen = _chosen(every, include, exclude)
+    rows = [r for r in chosen if r.status in statuses] + _settled(every, choose or {}, exclude)
+    _one_item_per_product([r for r in rows if r.status == MatchStatus.MATCHED.value])
     matched = [r for r in rows if r.status == MatchStatus.MATCHED.value]
     # The proposal saw these items unmapped; a mapping written since means it is stale.
     now_mapped = await uow.onboarding.mappings(channel.id)
@@ -300,10 +256,12 @@ async def apply(
     result = ApplyResult()
     if include is not None:  # named explicitly but nothing to apply: say so
         result.skipped = [
-            {"external_id": r.external_id, "status": r.status} for r in chosen if r.status not in statuses
+            {"external_id": r.external_id, "status": r.status}
+            for r in chosen
+            if r.status not in statuses and r.external_id not in (choose or {})
         ]
     created = (
-        await _create_products(
+        await create_products(
             uow,
             actor,
             channel,

@@ -100,6 +100,9 @@ def test_onboarding_proposes_pages_and_applies_over_http(server: Server, demo: D
         assert unknown["code"] == "unknown-external-id" and unknown["external_ids"] == ["nope"]
         _problem(c.post(base + "/apply", json={"create_unmatched": "yes"}), 422)
         _problem(c.post(base + "/apply", json={"surprise": 1}), 422)
+        _problem(c.post(base + "/apply", json={"choose": {"11": "not-a-uuid"}}), 422)
+        refused = _problem(c.post(base + "/apply", json={"choose": {"11": str(uuid.uuid4())}}), 422)
+        assert refused["errors"][0]["external_id"] == "11"  # 11 is matched, not ambiguous
         no_category = _problem(c.post(base + "/apply", json={"create_unmatched": True}), 422)
         assert "category" in no_category["detail"]
         assert c.get(f"/v1/channels/{channel}/mappings").json()["items"] == []

@@ -248,9 +248,10 @@ async def test_onboarding_matches_applies_delivers_and_creates_the_missing(hub, 
                 category="sports",
                 attributes=ATTRS,
                 exclude=["108", "200/202"],
+                choose={"104": s.claimed.id},  # a person settles one of the two claims
             ),
         )
-        assert result.mapped == 5
+        assert result.mapped == 6
         assert [c["external_id"] for c in result.created] == ["106"]
         assert [(f["external_id"], f["code"]) for f in result.failed] == [("107", "invalid-sku")]
         mapped = await transaction(hub.db, lambda uow: uow.onboarding.mappings(channel.id), readonly=True)
@@ -265,6 +266,7 @@ async def test_onboarding_matches_applies_delivers_and_creates_the_missing(hub, 
             "103": s.by_alias.id,
             "200/201": s.variant.id,
             "106": created.id,
+            "104": s.claimed.id,
         }
         # The newly mapped products' state goes to the store, to the right Woo product.
         await transaction(
@@ -285,9 +287,8 @@ async def test_onboarding_matches_applies_delivers_and_creates_the_missing(hub, 
         assert woo.products["101"]["name"] == s.by_sku.name
         assert woo.products["200/201"]["sku"] == s.variant.sku
         assert woo.products["106"]["sku"] == s.new_sku
-        assert (
-            woo.products["104"]["sku"] == s.claimed.sku and "status" not in woo.products["104"]
-        )  # untouched
+        assert woo.products["104"]["status"] == "publish"  # settled by choice: written to
+        assert "status" not in woo.products["105"]  # the other claimant: untouched
         assert "status" not in woo.products["200/202"]
 
         # Applied once; a second read shows the mappings as already mapped.
@@ -299,9 +300,11 @@ async def test_onboarding_matches_applies_delivers_and_creates_the_missing(hub, 
             "101",
             "102",
             "103",
+            "104",
             "106",
             "200/201",
         }
+        assert rows["105"].status == "ambiguous" and "also claimed by" in (rows["105"].reason or "")
         assert again.counts["matched"] == 0 and again.counts["unmatched_hub"] == 2
     assert await count_rows(hub.db, onboarding_proposals, id=proposal.id, status="applied") == 1
 
@@ -320,6 +323,17 @@ async def test_include_limits_apply_and_a_new_proposal_discards_the_open_one(hub
                 hub.db, lambda uow: onboarding.apply(uow, actor, channel.id, second.id, include=["999"])
             )
         assert err.value.data["external_ids"] == ["999"]
+        bad_choices = [
+            {"105": s.hub_only.id},  # not a candidate of that item
+            {"101": s.by_sku.id},  # not an ambiguous item
+            {"104": s.claimed.id, "105": s.claimed.id},  # one product, two items
+        ]
+        for choose in bad_choices:
+            with pytest.raises(InvalidInput):
+                await transaction(
+                    hub.db,
+                    lambda uow, c=choose: onboarding.apply(uow, actor, channel.id, second.id, choose=c),
+                )
         with pytest.raises(InvalidInput, match="category"):
             await transaction(
                 hub.db, lambda uow: onboarding.apply(uow, actor, channel.id, second.id, create_unmatched=True)

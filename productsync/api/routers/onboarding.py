@@ -22,7 +22,8 @@ from productsync.api.schemas.onboarding import (
     RowOut,
 )
 from productsync.services import onboarding
-from productsync.services.onboarding import ApplyResult, ProposalPage
+from productsync.services.onboarding import ProposalPage
+from productsync.services.onboarding_products import ApplyResult
 from productsync.store.uow import UnitOfWork, transaction
 from productsync.sync.onboarding import ChannelUnreadable, onboard
 
@@ -165,6 +166,7 @@ async def apply_proposal(
             attributes=body.attributes,
             include=body.include,
             exclude=body.exclude,
+            choose=body.choose,
         )
 
     def render(result: ApplyResult) -> Reply:

@@ -65,6 +65,11 @@ class ApplyIn(Input):
         default=None, max_length=100_000, description="Only these channel items (external ids)."
     )
     exclude: list[StrictStr] = Field(default_factory=list, max_length=100_000)
+    choose: dict[StrictStr, uuid.UUID] = Field(
+        default_factory=dict,
+        max_length=100_000,
+        description="Settle ambiguous items: external id -> the candidate product to map it to.",
+    )
 
 
 class ApplyOut(BaseModel):
