@@ -16,7 +16,7 @@ from productsync.domain.catalog import Category, NewProduct, Product
 from productsync.domain.events import DomainEvent
 from productsync.domain.imports import ErrorPolicy, ImportReport, RowError, RowRejected
 from productsync.services.import_refs import References
-from productsync.store.repositories.imports import ImportWrites
+from productsync.store.repositories.import_writes import ImportWrites
 from productsync.store.repositories.log import audit_row, event_row
 from productsync.store.uow import UnitOfWork
 

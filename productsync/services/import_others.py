@@ -18,16 +18,8 @@ from productsync.domain.catalog import Product, ProductStatus
 from productsync.domain.errors import DomainError
 from productsync.domain.events import stock_changed
 from productsync.domain.identifiers import normalize_alias
-from productsync.domain.imports import (
-    AliasRow,
-    MappingRow,
-    PriceRow,
-    RawRow,
-    RowError,
-    RowRejected,
-    StockRow,
-    rule_error,
-)
+from productsync.domain.import_rows import AliasRow, MappingRow, PriceRow, StockRow
+from productsync.domain.imports import RawRow, RowError, RowRejected, rule_error
 from productsync.domain.inventory import Location, Movement, MovementKind, StockLevel, empty_level
 from productsync.domain.pricing import PriceEntry, PriceList, check_entries
 from productsync.domain.quantities import to_quantity

@@ -19,7 +19,8 @@ from productsync.domain.catalog import Category, NewProduct, Product, ProductSta
 from productsync.domain.errors import DomainError
 from productsync.domain.events import EventType, price_changed, product_event, stock_changed
 from productsync.domain.identifiers import gtin14
-from productsync.domain.imports import ProductRow, RawRow, RowError, RowRejected, rule_error
+from productsync.domain.import_rows import ProductRow
+from productsync.domain.imports import RawRow, RowError, RowRejected, rule_error
 from productsync.domain.inventory import Location, Movement, MovementKind, StockLevel, empty_level
 from productsync.domain.pricing import PriceEntry, PriceList, boundaries, check_entries, price_in_force
 from productsync.domain.quantities import BaseUnit, parse_unit, to_quantity

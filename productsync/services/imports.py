@@ -29,6 +29,7 @@ from productsync.domain.import_formats import (
     open_records,
     shopify_rows,
 )
+from productsync.domain.import_rows import parse_row
 from productsync.domain.imports import (
     COLUMNS,
     ErrorPolicy,
@@ -39,14 +40,13 @@ from productsync.domain.imports import (
     RowRejected,
     check_header,
     infer_kind,
-    parse_row,
 )
 from productsync.services import import_others, import_products
 from productsync.services.import_batch import Batch, BatchContext
 from productsync.services.import_refs import References
 from productsync.services.import_rejects import RejectedWriter
 from productsync.store.database import Database
-from productsync.store.repositories.imports import ImportWrites
+from productsync.store.repositories.import_writes import ImportWrites
 from productsync.store.repositories.log import audit_row
 from productsync.store.uow import UnitOfWork, is_data_exception
 

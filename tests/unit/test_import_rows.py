@@ -12,18 +12,15 @@ from productsync.domain.import_formats import (
     is_shopify,
     shopify_rows,
 )
+from productsync.domain.import_rows import PriceRow, ProductRow, StockRow, parse_row
 from productsync.domain.imports import (
     FileFormat,
     ImportKind,
-    PriceRow,
-    ProductRow,
     RawRow,
     RowError,
     RowRejected,
-    StockRow,
     check_header,
     infer_kind,
-    parse_row,
 )
 
 
