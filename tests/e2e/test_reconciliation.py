@@ -139,6 +139,8 @@ def test_bad_requests_are_problems(server: Server, demo: Demo) -> None:
         url = f"/v1/channels/{channel}/reconciliations/{run['id']}"
         _problem(c.get(url, params={"kind": "sideways"}), 422)
         _problem(c.get(url, params={"cursor": "!!"}), 400)
+        naive = {"before": "2026-01-01T00:00:00"}  # an instant needs its offset
+        _problem(c.get(f"/v1/channels/{channel}/reconciliations", params=naive), 422)
         _problem(c.get(f"/v1/channels/{channel}/reconciliations/{uuid.uuid4()}"), 404)
         _problem(c.get(f"/v1/channels/{uuid.uuid4()}/consistency"), 404)
         plain = c.post(

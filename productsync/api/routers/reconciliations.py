@@ -5,10 +5,10 @@ channel's owner)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime
 
 from productsync.api.deps import ActorDep, HubDep
 from productsync.api.http import decode_cursor, encode_cursor
@@ -66,7 +66,9 @@ async def list_reconciliations(
     channel_id: uuid.UUID,
     hub: HubDep,
     actor: ActorDep,
-    before: Annotated[datetime | None, Query(description="Only runs started before this instant")] = None,
+    before: Annotated[
+        AwareDatetime | None, Query(description="Only runs started before this instant (with offset)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = FIRST_PAGE,
 ) -> RunListOut:
     """The channel's runs, newest first."""
