@@ -9,15 +9,19 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from productsync.domain.access import Scope
+from productsync.domain.channels import ChannelKind, NewChannel
+from productsync.domain.errors import Forbidden
 from productsync.domain.imports import ErrorPolicy, ImportKind
 from productsync.domain.pricing import PriceListKind
-from productsync.services import pricing
+from productsync.services import channels, pricing
 from productsync.services.imports import ImportOptions, run_import
 from productsync.store.tables import audit_log, outbox, price_entries, products, stock_levels, stock_movements
 from productsync.store.uow import transaction
@@ -265,6 +269,28 @@ async def test_prices_mappings_and_aliases_import_and_re_import_unchanged(databa
         == 3
     )
     assert not (await _run(database, world.actor_a, tiers)).written
+    admin_a = replace(world.actor_a, scopes=frozenset({*world.actor_a.scopes, Scope.CHANNELS_ADMIN}))
+    channel, _ = await transaction(
+        database,
+        lambda uow: channels.create_channel(
+            uow,
+            admin_a,
+            NewChannel(
+                name="Shop",
+                kind=ChannelKind.WEBHOOK,
+                owner_partner_id=None,
+                url="https://shop.example/h",
+                location_ids=(world.loc_a.id,),
+            ),
+        ),
+    )
+    mapping = _file(
+        tmp_path, "m.csv", f"channel,external_id,sku,external_sku\n{channel.id},gid-1,{p}1,EXT-1\n"
+    )
+    with pytest.raises(Forbidden):  # mappings need channels:admin
+        await _run(database, world.actor_a, mapping)
+    assert (await _run(database, admin_a, mapping)).counts["mappings"].created == 1
+    assert (await _run(database, admin_a, mapping)).counts["mappings"].unchanged == 1
     alias = _file(tmp_path, "a.csv", f"scheme,code,sku\nsupplier,{ref('S')},{p}1\n")
     assert (await _run(database, world.actor_a, alias)).counts["aliases"].created == 1
     assert (await _run(database, world.actor_a, alias)).counts["aliases"].unchanged == 1
