@@ -222,6 +222,8 @@ async def _channel(db: Database, source: str, url: str, skus: int) -> Any:
                 ),
                 {"c": channel.id if db.dialect == "postgresql" else channel.id.hex},
             )
+            if db.dialect == "postgresql":
+                await conn.execute(text("ANALYZE sku_mappings"))
     return channel
 
 

@@ -255,3 +255,16 @@ async def test_another_partners_channel_cannot_be_reconciled_or_read(hub, world)
             await reconcile(hub, other, channel.id)
         with pytest.raises(NotFound):
             await transaction(hub.db, lambda uow: service.list_runs(uow, other, channel.id), readonly=True)
+
+
+async def test_a_malformed_state_is_a_failed_run_naming_the_item(hub, world) -> None:
+    pl, p = await seed_products(hub, world, ["a", "b"])
+    with StateChannel(page_size=1) as server:
+        channel = await state_channel(hub, world, server, pl)
+        server.items = {
+            p["a"].sku: {"sku": p["a"].sku, "quantity": 5},
+            p["b"].sku: {"sku": p["b"].sku, "quantity": "five"},
+        }
+        summary = await reconcile(hub, admin_of(world), channel.id)
+    assert summary.status == "failed"
+    assert summary.error == "state_url page 2 item 1: quantity must be a number"
