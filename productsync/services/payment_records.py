@@ -71,19 +71,17 @@ def _price_list_id(meta: dict[str, str], default: uuid.UUID | None) -> tuple[uui
 async def _expect_paid(
     uow: UnitOfWork, list_id: uuid.UUID, taken: Taken, at: Any
 ) -> tuple[Expectation, str | None]:
-    price_list = await uow.prices.get_list(list_id)
-    if price_list is None:
-        return Expectation(note=f"price list {list_id} does not exist"), None
     wanted: list[tuple[uuid.UUID, str, Decimal]] = []
     if taken.reservation is not None:
         wanted = [(line.product_id, line.sku, line.quantity) for line in taken.reservation.lines]
     elif taken.product is not None and taken.quantity is not None:
         wanted = [(taken.product.id, taken.product.sku, taken.quantity)]
-    lines = [
-        PricedLine(sku, (await uow.prices.entries(list_id, product_id))[0], quantity)
-        for product_id, sku, quantity in wanted
-    ]
-    return expected_payment(lines, at, currency=price_list.currency), price_list.currency
+    found = await uow.payments.price_list_entries(list_id, [w[0] for w in wanted])
+    if found is None:
+        return Expectation(note=f"price list {list_id} does not exist"), None
+    currency, entries = found
+    lines = [PricedLine(sku, entries.get(product_id, []), quantity) for product_id, sku, quantity in wanted]
+    return expected_payment(lines, at, currency=currency), currency
 
 
 async def _owner(uow: UnitOfWork, taken: Taken) -> uuid.UUID | None:

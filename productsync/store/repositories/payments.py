@@ -9,12 +9,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, select, tuple_
+from sqlalchemy import and_, func, insert, literal, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
 from productsync.domain.payment_reconciliation import Outcome, PaymentKind, PaymentRecord
+from productsync.domain.pricing import PriceEntry
 from productsync.store.repositories.base import Repository
-from productsync.store.tables import products, stock_movements
+from productsync.store.tables import price_entries, price_lists, products, stock_movements
 from productsync.store.tables_payments import payment_movements, payment_records
 
 _P = payment_records.c
@@ -59,21 +61,48 @@ class OrphanMovement:
 class PaymentRepository(Repository):
     async def add(self, record: PaymentRecord, movement_ids: list[int]) -> None:
         """The record and its ledger links. A refused record of the same event (an earlier
-        delivery that failed) gives way: the event has now been taken."""
-        await self.conn.execute(
-            delete(payment_records).where(
-                _P.source == record.source,
-                _P.event_id == record.event_id,
-                _P.outcome == Outcome.REFUSED.value,
-            )
-        )
+        delivery that failed) gives way: the event has now been taken. One upsert, so the
+        usual case (no refusal before) costs no extra round trip."""
         row = {k: (v.value if k in ("kind", "outcome") else v) for k, v in asdict(record).items()}
-        await self.conn.execute(insert(payment_records).values(**row))
+        dialect_insert = postgresql.insert if self.is_postgres else sqlite.insert
+        stmt = dialect_insert(payment_records).values(**row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[_P.source, _P.event_id],
+            set_={k: stmt.excluded[k] for k in row if k not in ("source", "event_id")},
+            where=_P.outcome == Outcome.REFUSED.value,
+        )
+        await self.conn.execute(stmt)
         if movement_ids:
             await self.conn.execute(
                 insert(payment_movements),
                 [{"movement_id": m, "payment_record_id": record.id} for m in sorted(set(movement_ids))],
             )
+
+    async def price_list_entries(
+        self, list_id: uuid.UUID, product_ids: list[uuid.UUID]
+    ) -> tuple[str, dict[uuid.UUID, list[PriceEntry]]] | None:
+        """A price list's currency and its entries for ``product_ids``, in one statement;
+        None when the list does not exist (a product never priced has no entries)."""
+        e = price_entries.c
+        stmt = (
+            select(price_lists.c.currency, e.product_id, e.min_quantity, e.amount, e.valid_from, e.valid_to)
+            .select_from(price_lists)
+            .outerjoin(
+                price_entries, and_(e.price_list_id == price_lists.c.id, e.product_id.in_(product_ids))
+            )
+            .where(price_lists.c.id == list_id)
+            .order_by(e.product_id, e.min_quantity, e.id)
+        )
+        rows = (await self.conn.execute(stmt)).all()
+        if not rows:
+            return None
+        found: dict[uuid.UUID, list[PriceEntry]] = {}
+        for r in rows:
+            if r.product_id is not None:
+                found.setdefault(r.product_id, []).append(
+                    PriceEntry(r.min_quantity, r.amount, r.valid_from, r.valid_to)
+                )
+        return rows[0].currency, found
 
     async def add_refused(self, record: PaymentRecord) -> None:
         """A refused event, once (a redelivery refused again keeps the first record)."""
