@@ -149,6 +149,21 @@ def _changes(row: PreparedProduct) -> dict[str, Any]:
     return {k: v for k, v in given.items() if k in row.columns}
 
 
+def _same(existing: Product, changes: dict[str, Any]) -> bool:
+    """Whether the normalized values of the row equal the product's (nothing would change)."""
+    current = {
+        "name": existing.name,
+        "description": existing.description,
+        "barcodes": list(existing.barcodes),
+        "texts": existing.texts,
+        "tax_class": existing.tax_class.value,
+        "attributes": existing.attributes,
+        "allow_backorders": existing.allow_backorders,
+        "packs": existing.packs,
+    }
+    return all(current[k] == v for k, v in changes.items())
+
+
 def _merge_one(ctx: BatchContext, existing: Product | None, row: PreparedProduct) -> tuple[str, Product]:
     """(created|updated|unchanged, the product after the row) or RowRejected."""
     if existing is None:
@@ -171,8 +186,13 @@ def _merge_one(ctx: BatchContext, existing: Product | None, row: PreparedProduct
         if row.status is ProductStatus.ARCHIVED:
             return "unchanged", existing
         raise RowRejected([RowError(line, "sku", f"product {existing.sku} is archived")])
+    changes = _changes(row)
+    if row.status is not ProductStatus.ARCHIVED and _same(existing, changes):
+        # The row was checked by every catalog rule in ``prepare`` and its values equal
+        # the stored ones: nothing to patch (the common re-import).
+        return "unchanged", existing
     try:
-        updated = rules.patch_product(existing, _changes(row), row.category, now=ctx.now)
+        updated = rules.patch_product(existing, changes, row.category, now=ctx.now)
     except DomainError as exc:
         raise RowRejected([rule_error(line, exc)]) from exc
     if row.status is ProductStatus.ARCHIVED:

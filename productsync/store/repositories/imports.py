@@ -286,12 +286,7 @@ class ImportRepository(Repository):
         if not self.is_postgres:
             await self.conn.execute(insert(table), rows)
             return
-        names = [n for n, _ in self._converter(table) if n in rows[0]]
-        convs = [f for n, f in self._converter(table) if n in rows[0]]
-        records = [
-            tuple(row[n] if f is None else f(row[n]) for n, f in zip(names, convs, strict=True))
-            for row in rows
-        ]
+        names, records = self._records(table, rows)
         raw = await self._raw()
         await raw.copy_records_to_table(table.name, records=records, columns=names)
 
@@ -318,12 +313,7 @@ class ImportRepository(Repository):
             )
         )
         await self.conn.execute(text(f"TRUNCATE {twin}"))
-        names = [n for n, _ in self._converter(table) if n in rows[0]]
-        convs = [f for n, f in self._converter(table) if n in rows[0]]
-        records = [
-            tuple(row[n] if f is None else f(row[n]) for n, f in zip(names, convs, strict=True))
-            for row in rows
-        ]
+        names, records = self._records(table, rows)
         raw = await self._raw()
         await raw.copy_records_to_table(twin, records=records, columns=names)
         sets = ", ".join(f"{c} = u.{c}" for c in columns)
