@@ -32,6 +32,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -44,7 +45,13 @@ from productsync.services import inbound
 from productsync.services.inbound_changes import InboundChange
 from productsync.services.projection import channel_view
 from productsync.services.recording import record
+from productsync.store.repositories.channel_state import Pending
 from productsync.store.uow import UnitOfWork
+
+# Policies under which a push whose answer was lost, taken for a change at the shop, would
+# move the hub's stock (merge) or queue a bogus count (manual review): their pushes are
+# noted before they are sent, so that a process dying in between cannot be misread.
+NOTE_INTENT = frozenset({ConflictPolicy.MERGE, ConflictPolicy.MANUAL_REVIEW})
 
 
 async def known_quantity(uow: UnitOfWork, channel_id: uuid.UUID, external_id: str) -> int | None:
@@ -53,10 +60,30 @@ async def known_quantity(uow: UnitOfWork, channel_id: uuid.UUID, external_id: st
 
 
 async def remember(
-    uow: UnitOfWork, channel_id: uuid.UUID, external_id: str, quantity: int, event_id: str | None
+    uow: UnitOfWork,
+    channel_id: uuid.UUID,
+    external_id: str,
+    quantity: int,
+    event_id: str | None,
+    since: datetime | None = None,
 ) -> None:
-    """The channel holds ``quantity`` now (a push succeeded, or the shop was read)."""
-    await uow.channel_quantities.put(channel_id, external_id, quantity, event_id, uow.now)
+    """The channel holds ``quantity`` now (a push succeeded, or the shop was read).
+    ``since``: when the push that set it was noted, before it was sent (channel reports
+    stored after that instant are of sales after it, so ``merge`` must count them as heard
+    even when they were stored before this write)."""
+    await uow.channel_quantities.put(channel_id, external_id, quantity, event_id, since or uow.now)
+
+
+async def intend(
+    uow: UnitOfWork, channel_id: uuid.UUID, external_id: str, pending: Pending, *, overwrite: bool = False
+) -> Pending | None:
+    """A push is about to be sent: noted, unless an earlier noted push was never settled;
+    that one is returned (and kept) for the connector to ask the shop about first."""
+    return await uow.channel_quantities.intend(channel_id, external_id, pending, uow.now, overwrite=overwrite)
+
+
+async def unsettled(uow: UnitOfWork, channel_id: uuid.UUID, external_id: str) -> Pending | None:
+    return await uow.channel_quantities.pending(channel_id, external_id)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,12 @@ idempotency record without applying it twice. If the answer was lost and the hub
 changed before the retry, the shop holds the earlier push: this process remembers what it
 last tried per item, so a stale answer that finds exactly that is taken as its own write,
 not as a change at the shop (a process that died in that window cannot know; the
-conflict policy then sees the difference).
+conflict policy would see the difference). Under ``merge`` and ``manual_review``, where
+that difference would become a sale or a count, each push is noted in the database
+before it is sent (``channel_quantities.intend``, one more write per push); a later push
+that finds an earlier note unresolved first replays that push under its own key: an
+answer without errors means it was applied, so its quantity is what the hub knows, not
+units sold at the shop (nor hidden by a compare-and-set that happens to match).
 
 Without a database (``db`` None: tools, some tests) the known quantity lives in this
 process only, and a stale answer is settled for the hub (its value is pushed).
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -39,6 +45,7 @@ from productsync.domain.projection import ChannelView, shopify_price_fields, who
 from productsync.services import channel_quantities
 from productsync.services.dispatch import Attempt, Claimed
 from productsync.store.database import Database
+from productsync.store.repositories.channel_state import Pending
 from productsync.store.uow import transaction
 from productsync.sync.shopify_graphql import PlatformError, Shop, Throttle
 
@@ -92,15 +99,40 @@ class ShopifyState:
         return found
 
     async def remember(
-        self, channel_id: uuid.UUID, external_id: str, quantity: int, event_id: str | None
+        self,
+        channel_id: uuid.UUID,
+        external_id: str,
+        quantity: int,
+        event_id: str | None,
+        since: datetime | None = None,
     ) -> None:
         if self.db is not None:
             self._known.pop((channel_id, external_id), None)  # unknown until it is stored
             await transaction(
                 self.db,
-                lambda uow: channel_quantities.remember(uow, channel_id, external_id, quantity, event_id),
+                lambda uow: channel_quantities.remember(
+                    uow, channel_id, external_id, quantity, event_id, since
+                ),
             )
         self._known[(channel_id, external_id)] = quantity
+
+    async def intend(
+        self, channel_id: uuid.UUID, external_id: str, pending: Pending, *, overwrite: bool = False
+    ) -> Pending | None:
+        """Note a push before it is sent; an earlier unsettled one instead, if any."""
+        if self.db is None:
+            return None
+        return await transaction(
+            self.db,
+            lambda uow: channel_quantities.intend(uow, channel_id, external_id, pending, overwrite=overwrite),
+        )
+
+    async def unsettled(self, channel_id: uuid.UUID, external_id: str) -> Pending | None:
+        if self.db is None:
+            return None
+        return await transaction(
+            self.db, lambda uow: channel_quantities.unsettled(uow, channel_id, external_id), readonly=True
+        )
 
 
 def _fail(errors: list[gql.UserError]) -> PlatformError:
@@ -185,9 +217,34 @@ async def _push_stock(
         if known is not None:
             await state.remember(channel.id, external_id, known, None)
     event_id = str(claimed.event_id)
-    for _ in range(MAX_SETTLE_ROUNDS):
-        if known == target:
+    note = state.db is not None and channel.conflict_policy in channel_quantities.NOTE_INTENT
+    noted_at: datetime | None = None
+    for round_ in range(MAX_SETTLE_ROUNDS):
+        first_noted = note and round_ == 0 and known is not None
+        if known == target and not first_noted:
             return  # the shop holds the hub's number already
+        if note and known is not None:
+            # A push noted and never settled (its process died after sending it) is asked
+            # about first, so that its effect is neither taken for sales at the shop nor
+            # hidden by a compare-and-set that skips or matches by chance.
+            this = Pending(key, known, target)
+            noted_at = datetime.now(UTC)
+            earlier = (
+                await state.unsettled(channel.id, external_id)
+                if known == target
+                else await state.intend(channel.id, external_id, this, overwrite=round_ > 0)
+            )
+            if earlier is not None and await _replay(shop, earlier, item.inventory_item, location):
+                await state.remember(
+                    channel.id, external_id, earlier.quantity, earlier.key.split(":")[0], earlier.at
+                )
+                known = earlier.quantity
+                key = f"{key.split(':cas')[0]}:cas{known}"
+                continue
+            if known == target:
+                return
+            if earlier is not None:
+                await state.intend(channel.id, external_id, this, overwrite=True)
         prior = state.tried.get((channel.id, external_id))
         state.tried[(channel.id, external_id)] = target
         variables = gql.set_quantities_variables(
@@ -201,7 +258,7 @@ async def _push_stock(
         data = await shop.run(gql.SET_QUANTITIES, variables)
         errors = gql.user_errors(data, "inventorySetQuantities")
         if not errors:
-            await state.remember(channel.id, external_id, target, event_id)
+            await state.remember(channel.id, external_id, target, event_id, noted_at)
             return
         if not any(e.code in (gql.STALE, "IDEMPOTENCY_KEY_PARAMETER_MISMATCH") for e in errors):
             raise _fail(errors)
@@ -220,6 +277,23 @@ async def _push_stock(
     raise PlatformError(
         Attempt(False, status_code=409, error=f"{gql.STALE}: the shop's quantity keeps changing")
     )
+
+
+async def _replay(shop: Shop, pending: Pending, inventory_item: str, location: str) -> bool:
+    """Ask the shop whether an earlier push was applied: the same request under the same
+    key is answered from Shopify's idempotency record (applied once, however often sent).
+    No error: it was applied (or is now, if the shop still held its compare value); any
+    error (stale, mismatch, previous attempt failed): that request changed nothing."""
+    variables = gql.set_quantities_variables(
+        key=pending.key,
+        inventory_item=inventory_item,
+        location=location,
+        quantity=pending.quantity,
+        change_from=pending.change_from,
+        event_id=pending.key.split(":")[0],
+    )
+    data = await shop.run(gql.SET_QUANTITIES, variables)
+    return not gql.user_errors(data, "inventorySetQuantities")
 
 
 async def _settle(

@@ -359,3 +359,48 @@ async def test_two_dispatchers_pushing_to_one_shop_under_merge_invent_no_sale(hu
         assert shop.available(VARIANT) == 8 and await _on_hand(hub, world) == 8
         sets = shop.ops("inventorySetQuantities")
         assert [s["input"]["quantities"][0]["changeFromQuantity"] for s in sets] == [0, 10, 10, 9]
+
+
+@pytest.mark.parametrize("back", [1, -6])
+async def test_a_push_applied_by_a_process_that_died_before_storing_it_is_no_sale_under_merge(
+    hub, world, back
+) -> None:
+    """The shop applied a push whose answer never reached the hub, and the process that
+    sent it is gone (nothing of it in memory). The next push (a new hub number, or the old
+    one again) must neither take that push's effect for units returned at the shop nor
+    skip the shop as already holding the hub's number: the noted push is replayed under
+    its key, the shop answers from its idempotency record, and it becomes the known one."""
+    await _flush_backlog(hub)
+    with FakeShopifyGraphQL(token=TOKEN) as shop:
+        shop.add_variant(VARIANT, product=PRODUCT, item=ITEM, available=0)
+        channel = await _shop_channel(hub, world, shop, policy=ConflictPolicy.MERGE)
+        dead = Connectors(hub.settings, db=hub.db)
+        try:
+            await _drain(hub, dead)  # snapshot: 0 = what the shop holds
+            shop.drop_next_answer = True
+            await _adjust(hub, world, 6)
+            await _drain(hub, dead, rounds=1)
+        finally:
+            await dead.aclose()
+        assert shop.available(VARIANT) == 6  # applied; the hub never heard back
+        await _adjust(hub, world, back)  # 7, or back to 0
+        await _make_due(hub)
+        fresh = Connectors(hub.settings, db=hub.db)  # another process: no memory of the push
+        try:
+            await _drain(hub, fresh)
+        finally:
+            await fresh.aclose()
+        expected = 6 + back
+        assert await _on_hand(hub, world) == expected
+        assert shop.available(VARIANT) == expected
+        movements = await transaction(
+            hub.db, lambda uow: uow.stock.movements(world.product.id, limit=500), readonly=True
+        )
+        assert not [m for m in movements if "without a notice" in (m.reason or "")]
+        assert len([a for a in shop.adjustments]) == 2  # the lost push once, the new number once
+        known = await transaction(
+            hub.db,
+            lambda uow: channel_quantities.known_quantity(uow, channel.id, str(VARIANT)),
+            readonly=True,
+        )
+        assert known == expected

@@ -25,6 +25,11 @@ def upgrade() -> None:
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("event_id", sa.String(length=100), nullable=True),
         sa.Column("updated_at", productsync.store.types.UTCDateTime(timezone=True), nullable=False),
+        # A push sent but not confirmed (see tables_channel_state.py).
+        sa.Column("pending_key", sa.String(length=400), nullable=True),
+        sa.Column("pending_from", sa.Integer(), nullable=True),
+        sa.Column("pending_quantity", sa.Integer(), nullable=True),
+        sa.Column("pending_at", productsync.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["channel_id"],
             ["channels.id"],
