@@ -15,8 +15,11 @@ shapes the connector and the catalog reader use, with a shop's state behind them
   ``productUpdate`` (``title``, ``descriptionHtml``, ``status``).
 - ``productVariant(id)``, ``productVariantsCount``, ``productVariants(first, after)``
   pages, ``bulkOperationRunQuery`` + ``node(id)``/``currentBulkOperation`` (RUNNING, then
-  COMPLETED with a ``url`` of a JSONL file served here: product lines, then their
-  variants with ``__parentId``).
+  COMPLETED with a ``url`` of a JSONL file served here). A ``productVariants`` bulk query
+  gives one line per variant with its product inline; a ``products { variants }`` one gives
+  product lines and variant lines with ``__parentId``, grouped (each product, then its
+  variants) only with ``groupObjects: true`` — the default is false from 2026-01, and this
+  server then writes the variants before the products, an order Shopify may produce.
 - Cost: a leaky bucket (``bucket(maximum, restore_rate, available)``); a call whose
   requested cost exceeds what is left is ``THROTTLED`` (HTTP 200,
   ``errors[].extensions.code``); every answer carries ``extensions.cost``.
@@ -291,6 +294,9 @@ class FakeShopifyGraphQL(_Platform):
 
     def _op_bulkOperationRunQuery(self, variables: dict[str, Any], query: str) -> dict[str, Any]:  # noqa: N802
         text = str(variables.get("query"))
+        grouped = bool(re.search(r"groupObjects:\s*true", query))
+        if text.lstrip("{ ").startswith("productVariants"):
+            return self._bulk_variants(text)
         if "products" not in text or "variants" not in text:
             return {
                 "bulkOperationRunQuery": {
@@ -300,14 +306,29 @@ class FakeShopifyGraphQL(_Platform):
             }
         loc = re.search(r'locationId:\s*"([^"]+)"', text)
         location = loc.group(1) if loc else None
-        lines = []
+        parents, children = [], []
         for pid, p in self.products.items():
-            lines.append({"id": pid, "title": p["title"], "descriptionHtml": p["descriptionHtml"]})
+            parents.append({"id": pid, "title": p["title"], "descriptionHtml": p["descriptionHtml"]})
             for v in self.variants.values():
                 if v["product"] == pid:
                     node = self._variant_node(v, location)
                     del node["product"]
-                    lines.append({**node, "__parentId": pid})
+                    children.append({**node, "__parentId": pid})
+        if grouped:
+            lines = [
+                line for p in parents for line in [p, *(c for c in children if c["__parentId"] == p["id"])]
+            ]
+        else:  # 2026-01 on, groupObjects defaults to false: no order promised (children first here)
+            lines = children + parents
+        return self._bulk_started(lines)
+
+    def _bulk_variants(self, text: str) -> dict[str, Any]:
+        """A bulk query on ``productVariants``: one line per variant, its product inline."""
+        loc = re.search(r'locationId:\s*"([^"]+)"', text)
+        lines = [self._variant_node(v, loc.group(1) if loc else None) for v in self.variants.values()]
+        return self._bulk_started(lines)
+
+    def _bulk_started(self, lines: list[dict[str, Any]]) -> dict[str, Any]:
         n = str(len(self.bulk) + 1)
         op_id = gid("BulkOperation", int(n))
         self.bulk[n] = {

@@ -110,14 +110,17 @@ def page_cost(first: int) -> int:
 
 
 def bulk_query(location_gid: str) -> str:
-    """The catalog as one bulk query: products, their variants (a nested connection, so
-    each variant is a JSONL line of its own with ``__parentId`` = the product) and the
-    variant's level at the channel's location (an object, inline on the variant's line).
-    Bulk queries take no variables, so the location id is written into the text."""
+    """The catalog as one bulk query over ``productVariants``: one connection, so each
+    JSONL line is one variant with its product and its level at the channel's location
+    inline (objects, not connections). No line needs another: from 2026-01 a bulk query's
+    output is not grouped (``groupObjects`` defaults to false), so a ``products { variants }``
+    query's variant lines may come before their product's line, and joining them would
+    mean holding the whole file. Bulk queries take no variables: the location id is
+    written into the text."""
     level = _LEVEL.replace("$locationId", f'"{location_gid}"')
     return (
-        "{ products { edges { node { id title descriptionHtml variants { edges { node "
-        "{ id sku barcode price compareAtPrice inventoryItem { id " + level + " } } } } } } } }"
+        "{ productVariants { edges { node { id sku barcode price compareAtPrice "
+        "product { id title descriptionHtml } inventoryItem { id " + level + " } } } } }"
     )
 
 
@@ -317,12 +320,15 @@ def catalog_row(node: dict[str, Any], product: dict[str, Any]) -> CatalogRow:
 
 
 def bulk_rows(lines: list[dict[str, Any]], products: dict[str, dict[str, Any]]) -> list[CatalogRow]:
-    """JSONL lines of the bulk query: product lines (no ``__parentId``) are remembered in
-    ``products`` (they come before their variants), variant lines become rows."""
+    """JSONL lines of the bulk query: a variant line with its product inline is a row.
+    (Lines of an older ``products { variants }`` query, product lines then variant lines
+    with ``__parentId``, are still joined through ``products`` when grouped that way.)"""
     rows = []
     for line in lines:
         parent = line.get("__parentId")
-        if parent is None:
+        if isinstance(line.get("product"), dict):
+            rows.append(catalog_row(line, line["product"]))
+        elif parent is None:
             products[str(line.get("id"))] = line
         else:
             rows.append(catalog_row(line, products.get(str(parent), {"id": parent})))

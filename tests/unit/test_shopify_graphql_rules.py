@@ -93,6 +93,8 @@ def test_documents_name_their_operation_and_root_field() -> None:
         assert document.count("{") == document.count("}")
     bulk = gql.bulk_query("gid://shopify/Location/4")
     assert 'locationId: "gid://shopify/Location/4"' in bulk and "$" not in bulk
+    # one connection, the product inline: each line stands alone whatever the output order
+    assert bulk.count("edges") == 1 and "product { id title descriptionHtml }" in bulk
     assert bulk.count("{") == bulk.count("}")
 
 
@@ -168,6 +170,17 @@ def test_variant_state_and_catalog_rows_read_available_at_the_location() -> None
     assert (row.sku, row.barcode, row.quantity, row.price, row.compare_at_price) == (
         None, "4006381333931", 5, Decimal("9.50"), None,
     )  # fmt: skip
+
+
+def test_bulk_variant_lines_carry_their_product_in_any_order() -> None:
+    lines = [
+        {"id": "V2", "sku": "B", "price": "2.00", "product": {"id": "P2", "title": "Two"}},
+        {"id": "V1", "sku": "A", "price": "1.00", "product": {"id": "P1", "title": "One"}},
+    ]
+    products: dict[str, dict[str, object]] = {}
+    rows = gql.bulk_rows(lines, products)
+    assert [(r.variant, r.product, r.title) for r in rows] == [("V2", "P2", "Two"), ("V1", "P1", "One")]
+    assert not products  # nothing held between lines
 
 
 def test_bulk_lines_join_variants_to_the_product_line_before_them() -> None:
