@@ -25,7 +25,9 @@ shapes the connector and the catalog reader use, with a shop's state behind them
   ``errors[].extensions.code``); every answer carries ``extensions.cost``.
 
 Scripting: ``sell`` changes a quantity behind the hub's back (a sale at the shop);
-``drop_next_answer`` applies the next mutation and closes the connection unanswered.
+``drop_next_answer`` applies the next mutation and closes the connection unanswered;
+``next_key_error`` answers the next ``@idempotent`` mutation with that user error code
+(e.g. ``IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED``) without applying it.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class FakeShopifyGraphQL(_Platform):
         self.maximum, self.restore_rate, self._available, self._at = 2000.0, 100.0, 2000.0, time.monotonic()
         self.throttled = 0
         self.drop_next_answer = False
+        self.next_key_error: str | None = None  # the next keyed mutation answers this code, unapplied
         self._dropped = threading.Event()
 
     # --- scripting -----------------------------------------------------------------------
@@ -186,6 +189,10 @@ class FakeShopifyGraphQL(_Platform):
             }
         self._available -= requested
         key = _idempotency_key(query, variables)
+        if key is not None and is_mutation and self.next_key_error is not None:
+            code, self.next_key_error = self.next_key_error, None
+            data = {root: {"userErrors": [{"field": None, "code": code, "message": code}]}}
+            return {"data": data, "extensions": self._cost(requested, requested)}
         if key is not None:
             digest = hashlib.sha256(
                 json.dumps([root, variables], sort_keys=True, default=str).encode()

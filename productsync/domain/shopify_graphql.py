@@ -27,6 +27,10 @@ DEFAULT_API_VERSION = "2026-01"
 STOCK_REASON = "correction"  # one of Shopify's documented inventory change reasons
 QUANTITY_NAME = "available"
 STALE = "CHANGE_FROM_QUANTITY_STALE"
+# Answers after which the shop is re-read and the push sent again under a new key: the
+# compare value was stale, the key was used with other variables (an earlier try of the
+# event, maybe applied), or the key's earlier request failed (Shopify refuses the key).
+REREAD_CODES = frozenset({STALE, "IDEMPOTENCY_KEY_PARAMETER_MISMATCH", "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED"})
 THROTTLED = "THROTTLED"
 PAGE_SIZE = 100
 BULK_THRESHOLD = 2000

@@ -260,7 +260,7 @@ async def _push_stock(
         if not errors:
             await state.remember(channel.id, external_id, target, event_id, noted_at)
             return
-        if not any(e.code in (gql.STALE, "IDEMPOTENCY_KEY_PARAMETER_MISMATCH") for e in errors):
+        if not any(e.code in gql.REREAD_CODES for e in errors):
             raise _fail(errors)
         found = (await state.variant(shop, variant, location, fresh=True))[0].available
         if found is None:

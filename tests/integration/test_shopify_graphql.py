@@ -404,3 +404,25 @@ async def test_a_push_applied_by_a_process_that_died_before_storing_it_is_no_sal
             readonly=True,
         )
         assert known == expected
+
+
+async def test_a_key_whose_earlier_attempt_failed_is_replaced_and_the_push_lands(hub, world) -> None:
+    """``IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED`` (the event's key was used by a request that
+    changed nothing, e.g. one whose stale answer was followed by a crash) is not a failure
+    to retry with the same key for days: the shop is re-read and a new key is used."""
+    await _flush_backlog(hub)
+    with FakeShopifyGraphQL(token=TOKEN) as shop:
+        shop.add_variant(VARIANT, product=PRODUCT, item=ITEM, available=0)
+        channel = await _shop_channel(hub, world, shop)
+        connectors = Connectors(hub.settings, db=hub.db)
+        try:
+            await _drain(hub, connectors)
+            shop.next_key_error = "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED"
+            await _adjust(hub, world, 4)
+            await _drain(hub, connectors)  # no time passes: a retry later would not be sent
+        finally:
+            await connectors.aclose()
+        assert shop.available(VARIANT) == 4
+        assert all(r.status == "delivered" for r in await _deliveries(hub, channel))
+        [applied] = shop.ops("inventorySetQuantities")  # the refused try changed nothing
+        assert applied["key"].endswith(":cas0") and applied["input"]["quantities"][0]["quantity"] == 4
