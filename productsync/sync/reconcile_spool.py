@@ -28,9 +28,11 @@ def _dec(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _item(
-    row: tuple[str, str | None, str | None, str | None, str | None, str | None, str | None],
-) -> ChannelItem:
+_Row = tuple[str, str | None, str | None, str | None, str | None, str | None, str | None]
+_READ = "ext, sku, qty, price, cur, title, descr"
+
+
+def _item(row: _Row) -> ChannelItem:
     ext, sku, qty, price, cur, title, descr = row
     return ChannelItem(
         external_id=ext,
@@ -41,6 +43,16 @@ def _item(
         title=title,
         description=descr,
     )
+
+
+def _merged(rows: list[_Row]) -> ChannelItem:
+    """One item from the rows of one external id, in the channel's order."""
+    if len(rows) == 1:
+        return _item(rows[0])
+    first: list[str | None] = list(rows[0])
+    for row in rows[1:]:
+        first = [a if a is not None else b for a, b in zip(first, row, strict=True)]
+    return _item(tuple(first))  # type: ignore[arg-type]
 
 
 def _chunks(keys: list[str]) -> Iterator[list[str]]:
@@ -85,54 +97,49 @@ class Spool:
         self.count += len(rows)
 
     def index(self) -> None:
-        """Index once everything is in (faster than keeping indexes up while loading).
-        An external id the channel reports twice keeps its first row; later ones stay
-        unclaimed and so are reported as extra."""
+        """Index once everything is in (faster than keeping indexes up while loading)."""
         self.db.execute("CREATE INDEX ix_ext ON items (ext)")
         self.db.execute("CREATE INDEX ix_skey ON items (skey) WHERE skey IS NOT NULL")
 
     def by_external(self, ids: list[str]) -> dict[str, ChannelItem]:
-        out: dict[str, ChannelItem] = {}
+        """The items with these external ids. Rows a channel reports twice under one id (a
+        feed's stock row and price row of one SKU) are one item: the first value given
+        for each field wins."""
+        rows: dict[str, list[_Row]] = {}
         for chunk in _chunks(sorted(set(ids))):
             marks = ",".join("?" * len(chunk))
-            stmt = (
-                f"SELECT ext, sku, qty, price, cur, title, descr FROM items "
-                f"WHERE rowid IN (SELECT min(rowid) FROM items WHERE ext IN ({marks}) GROUP BY ext)"
-            )
+            stmt = f"SELECT {_READ} FROM items WHERE ext IN ({marks}) ORDER BY rowid"
             for row in self.db.execute(stmt, chunk):
-                out[row[0]] = _item(row)
-        return out
+                rows.setdefault(row[0], []).append(row)
+        return {ext: _merged(found) for ext, found in rows.items()}
 
     def by_sku(self, keys: list[str]) -> dict[str, ChannelItem]:
-        """The first unclaimed item per SKU key (for expected items without a mapping)."""
-        out: dict[str, ChannelItem] = {}
+        """Per SKU key, the first unclaimed item (for expected items without a mapping),
+        merged over the rows of its external id that carry that SKU."""
+        rows: dict[str, list[_Row]] = {}
         for chunk in _chunks(sorted(set(keys))):
             marks = ",".join("?" * len(chunk))
-            stmt = (
-                f"SELECT skey, ext, sku, qty, price, cur, title, descr FROM items WHERE rowid IN "
-                f"(SELECT min(rowid) FROM items WHERE skey IN ({marks}) AND claimed = 0 GROUP BY skey)"
-            )
-            for skey, *rest in self.db.execute(stmt, chunk):
-                out[skey] = _item(tuple(rest))
-        return out
+            stmt = f"SELECT skey, {_READ} FROM items WHERE skey IN ({marks}) AND claimed = 0 ORDER BY rowid"
+            for skey, *row in self.db.execute(stmt, chunk):
+                found = rows.setdefault(skey, [])
+                if not found or found[0][0] == row[0]:
+                    found.append(tuple(row))
+        return {skey: _merged(found) for skey, found in rows.items()}
 
     def claim(self, ids: Iterable[str]) -> None:
-        """Mark the first row of each of these external ids as held by an expected item."""
+        """Mark every row of these external ids as held by an expected item."""
         keys = sorted(set(ids))
         if not keys:
             return
         self.db.execute("BEGIN")
         for chunk in _chunks(keys):
             marks = ",".join("?" * len(chunk))
-            self.db.execute(
-                f"UPDATE items SET claimed = 1 WHERE rowid IN "
-                f"(SELECT min(rowid) FROM items WHERE ext IN ({marks}) GROUP BY ext)",
-                chunk,
-            )
+            self.db.execute(f"UPDATE items SET claimed = 1 WHERE ext IN ({marks})", chunk)
         self.db.execute("COMMIT")
 
     def unclaimed(self, batch: int = 5000) -> Iterator[list[ChannelItem]]:
-        """The items no expected item claimed, in batches, in the channel's order."""
+        """The items no expected item claimed, in batches, in the channel's order (an id
+        reported on several rows is reported on each of them)."""
         last = 0
         while True:
             rows = self.db.execute(

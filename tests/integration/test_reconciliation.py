@@ -26,6 +26,7 @@ from productsync.sync.dispatcher import dispatch_once
 from productsync.sync.reconcile import reconcile, reconcile_channel
 from tests.conftest import ref
 from tests.integration.test_dispatch import _flush_backlog
+from tests.platforms import RawBody, _Platform
 from tests.state_channel import StateChannel
 
 ATTRS = {"size": "M", "material": "mixed"}
@@ -268,3 +269,60 @@ async def test_a_malformed_state_is_a_failed_run_naming_the_item(hub, world) -> 
         summary = await reconcile(hub, admin_of(world), channel.id)
     assert summary.status == "failed"
     assert summary.error == "state_url page 2 item 1: quantity must be a number"
+
+
+class PullFeed(_Platform):
+    """A channel's feed at a URL the hub polls (CSV text)."""
+
+    def __init__(self, body: str) -> None:
+        super().__init__()
+        self.body = body
+
+    def route(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
+        return 200, RawBody(self.body)
+
+
+async def test_a_pull_feed_is_reconciled_from_its_own_rows(hub, world) -> None:
+    """A feed says a SKU's stock and its price on separate rows: they are one item."""
+    pl, p = await seed_products(hub, world, ["ok", "stock", "price", "missing"])
+    extra = ref("SE-FEEDONLY-").upper()
+    rows = [
+        "type,sku,quantity,price,title",
+        f"stock_count,{p['ok'].sku},5,,Racket ok",
+        f"price,{p['ok'].sku},,10.00,",
+        f"stock_count,{world.product.sku},0,,",
+        f"stock_count,{p['stock'].sku},3,,",
+        f"price,{p['stock'].sku},,10.00,",
+        f"price,{p['price'].sku},,12.50,",
+        f"stock_count,{p['price'].sku},5,,",
+        f"stock_count,{extra},1,,",
+    ]
+    with PullFeed("\n".join(rows) + "\n") as feed:
+        channel, _ = await transaction(
+            hub.db,
+            lambda uow: channels.create_channel(
+                uow,
+                admin_of(world),
+                NewChannel(
+                    name=ref("pull-"),
+                    kind=ChannelKind("pull_feed"),
+                    owner_partner_id=world.a.id,
+                    url=f"{feed.url}/feed.csv",
+                    partner_ids=(world.a.id,),
+                    location_ids=(world.loc_a.id,),
+                    price_list_id=pl.id,
+                    config={"pull": {"format": "csv"}},
+                ),
+                targets=hub.settings.target_policy(),
+            ),
+        )
+        summary = await reconcile(hub, admin_of(world), channel.id)
+    assert summary.status == "succeeded", summary.error
+    assert (summary.expected, summary.matched, summary.items_read) == (5, 2, 8)
+    assert summary.consistency_rate == pytest.approx(2 / 5)
+    assert await findings_of(hub, world, channel.id, summary.run_id) == {
+        ("missing", p["missing"].sku),
+        ("extra", extra),
+        ("wrong_stock", p["stock"].sku),
+        ("wrong_price", p["price"].sku),
+    }
