@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -283,7 +283,8 @@ async def _replay(shop: Shop, pending: Pending, inventory_item: str, location: s
     """Ask the shop whether an earlier push was applied: the same request under the same
     key is answered from Shopify's idempotency record (applied once, however often sent).
     No error: it was applied (or is now, if the shop still held its compare value); any
-    error (stale, mismatch, previous attempt failed): that request changed nothing."""
+    other error (stale, mismatch, previous attempt failed): that request changed nothing;
+    a request with that key still running: no verdict yet, the delivery is tried later."""
     variables = gql.set_quantities_variables(
         key=pending.key,
         inventory_item=inventory_item,
@@ -293,7 +294,11 @@ async def _replay(shop: Shop, pending: Pending, inventory_item: str, location: s
         event_id=pending.key.split(":")[0],
     )
     data = await shop.run(gql.SET_QUANTITIES, variables)
-    return not gql.user_errors(data, "inventorySetQuantities")
+    errors = gql.user_errors(data, "inventorySetQuantities")
+    if any(e.code == "IDEMPOTENCY_CONCURRENT_REQUEST" for e in errors):
+        # Still in flight (its sender may be alive after all): no answer yet, try later.
+        raise PlatformError(Attempt(False, error=gql.describe(errors), retry_after=timedelta(seconds=5)))
+    return not errors
 
 
 async def _settle(

@@ -426,3 +426,35 @@ async def test_a_key_whose_earlier_attempt_failed_is_replaced_and_the_push_lands
         assert all(r.status == "delivered" for r in await _deliveries(hub, channel))
         [applied] = shop.ops("inventorySetQuantities")  # the refused try changed nothing
         assert applied["key"].endswith(":cas0") and applied["input"]["quantities"][0]["quantity"] == 4
+
+
+async def test_an_unsettled_push_still_in_flight_at_the_shop_is_asked_about_again_later(hub, world) -> None:
+    """The replay of a noted push answered IDEMPOTENCY_CONCURRENT_REQUEST (its sender may
+    still be running): no verdict, so nothing is settled or counted; the delivery is tried
+    again and the replay's answer then decides."""
+    await _flush_backlog(hub)
+    with FakeShopifyGraphQL(token=TOKEN) as shop:
+        shop.add_variant(VARIANT, product=PRODUCT, item=ITEM, available=0)
+        channel = await _shop_channel(hub, world, shop, policy=ConflictPolicy.MERGE)
+        dead = Connectors(hub.settings, db=hub.db)
+        try:
+            await _drain(hub, dead)
+            shop.drop_next_answer = True
+            await _adjust(hub, world, 6)
+            await _drain(hub, dead, rounds=1)
+        finally:
+            await dead.aclose()
+        await _adjust(hub, world, 1)
+        await _make_due(hub)
+        fresh = Connectors(hub.settings, db=hub.db)
+        try:
+            shop.next_key_error = "IDEMPOTENCY_CONCURRENT_REQUEST"
+            await _drain(hub, fresh)
+            waiting = [r for r in await _deliveries(hub, channel) if r.status == "pending"]
+            assert waiting and "IDEMPOTENCY_CONCURRENT_REQUEST" in (waiting[0].last_error or "")
+            assert shop.available(VARIANT) == 6 and await _on_hand(hub, world) == 7  # nothing decided
+            await _make_due(hub)
+            await _drain(hub, fresh)
+        finally:
+            await fresh.aclose()
+        assert shop.available(VARIANT) == 7 and await _on_hand(hub, world) == 7
