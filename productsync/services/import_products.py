@@ -207,7 +207,7 @@ def _merge_one(ctx: BatchContext, existing: Product | None, row: PreparedProduct
 async def merge(ctx: BatchContext, batch: list[PreparedProduct]) -> None:
     """Merge one batch: products, then their barcodes, levels and prices."""
     existing = await ctx.writes.products_by_sku({r.candidate.sku for r in batch})
-    taken = {sku for _, sku in existing}
+    skus_held = {sku for _, sku in existing}
     created: list[Product] = []
     updated: list[tuple[Product, Product]] = []
     kept: list[tuple[PreparedProduct, Product, Product | None]] = []
@@ -216,7 +216,7 @@ async def merge(ctx: BatchContext, batch: list[PreparedProduct]) -> None:
     for row in batch:
         c = row.candidate
         before = existing.get((c.owner_partner_id, c.sku))
-        if before is None and _SKU_HUB_WIDE and c.sku in taken:
+        if before is None and _SKU_HUB_WIDE and c.sku in skus_held:
             ctx.reject(
                 row.line, row.source, [RowError(row.line, "sku", f"SKU {c.sku} belongs to another partner")]
             )

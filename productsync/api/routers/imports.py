@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.engine import make_url
+from starlette.requests import ClientDisconnect
 
 from productsync.api.deps import ActorDep, HubDep, request_id
 from productsync.api.schemas.common import PROBLEM_RESPONSES
@@ -68,9 +69,12 @@ async def _save(request: Request, target: Path) -> tuple[str | None, str | None]
                 out.write(chunk)
         await upload.close()
         return upload.filename, (upload.content_type or "").split(";")[0].strip().lower()
-    with target.open("wb") as out:
-        async for chunk in request.stream():
-            out.write(chunk)
+    try:
+        with target.open("wb") as out:
+            async for chunk in request.stream():
+                out.write(chunk)
+    except ClientDisconnect as exc:
+        raise InvalidInput("the upload was interrupted before its end") from exc
     return None, media
 
 
