@@ -117,9 +117,12 @@ async def _merge(uow: UnitOfWork, s: Stale, product_id: uuid.UUID) -> Settled:
     row = await uow.channel_quantities.get(s.channel.id, s.external_id)
     if row is None or s.known is None:
         return await _overwrite(uow, s, product_id)
+    # Measured from the *stored* quantity, the one ``heard`` is counted since: a copy the
+    # connector compared with may be older (another dispatcher pushed after it).
+    base = row[0]
     heard = await uow.channel_quantities.reported_since(s.channel.id, product_id, row[1])
-    unheard = Decimal(s.found - s.known) - heard
-    detail: dict[str, Any] = {"heard": str(heard), "unheard": str(unheard)}
+    unheard = Decimal(s.found - base) - heard
+    detail: dict[str, Any] = {"heard": str(heard), "unheard": str(unheard), "base": base}
     if unheard != 0:
         change = InboundChange(
             event_id=f"{s.event_id}:stale:{s.external_id}",
@@ -128,7 +131,7 @@ async def _merge(uow: UnitOfWork, s: Stale, product_id: uuid.UUID) -> Settled:
             external_id=s.external_id,
             quantity=abs(unheard),
             reason=f"{'sold' if unheard < 0 else 'returned'} at the shop without a notice to the hub "
-            f"(compare-and-set found {s.found}, the hub knew {s.known})",
+            f"(compare-and-set found {s.found}, the hub knew {base})",
         )
         result = await inbound.receive(uow, system_actor(f"channel:{s.channel.id}"), s.channel.id, change)
         detail["inbound"] = result.body.get("outcome")

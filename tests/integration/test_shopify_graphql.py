@@ -458,3 +458,28 @@ async def test_an_unsettled_push_still_in_flight_at_the_shop_is_asked_about_agai
         finally:
             await fresh.aclose()
         assert shop.available(VARIANT) == 7 and await _on_hand(hub, world) == 7
+
+
+async def test_a_dispatcher_with_an_old_copy_counts_only_the_units_sold_since_the_stored_quantity(
+    hub, world
+) -> None:
+    """Under merge the unreported units are measured from the quantity the hub *stored*
+    (another dispatcher's later push), not from an older copy a dispatcher compared with."""
+    await _flush_backlog(hub)
+    await _adjust(hub, world, 10)
+    with FakeShopifyGraphQL(token=TOKEN) as shop:
+        shop.add_variant(VARIANT, product=PRODUCT, item=ITEM, available=0)
+        await _shop_channel(hub, world, shop, policy=ConflictPolicy.MERGE)
+        first, second = Connectors(hub.settings, db=hub.db), Connectors(hub.settings, db=hub.db)
+        try:
+            await _drain(hub, first)  # first knows 10
+            await _adjust(hub, world, -1)
+            await _drain(hub, second)  # second pushes 9: stored 9
+            shop.sell(VARIANT, 1)  # 8 at the shop; the hub is not told
+            await _adjust(hub, world, -1)  # hub 8, pushed by first against its old 10
+            await _drain(hub, first)
+        finally:
+            await first.aclose()
+            await second.aclose()
+        assert await _on_hand(hub, world) == 7  # one unit sold at the shop, not two
+        assert shop.available(VARIANT) == 7
