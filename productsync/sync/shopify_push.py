@@ -209,10 +209,11 @@ async def _push_stock(
     channel, view = claimed.channel, claimed.view
     assert view is not None and view.available is not None
     target = whole_units(view.available)
-    item, _ = await state.variant(shop, variant, location)
+    item, read = await state.variant(shop, variant, location)
     known = await state.known(channel.id, external_id)
-    if known is None:  # never pushed (or no database): what the shop held when looked up
-        # (a change since then is a STALE answer, settled like any other)
+    if known is None:  # never pushed (or no database): what the shop holds now
+        if not read:  # a lookup cached by an earlier push may predate sales already heard of
+            item, _ = await state.variant(shop, variant, location, fresh=True)
         known = item.available
         if known is not None:
             await state.remember(channel.id, external_id, known, None)

@@ -483,3 +483,33 @@ async def test_a_dispatcher_with_an_old_copy_counts_only_the_units_sold_since_th
             await second.aclose()
         assert await _on_hand(hub, world) == 7  # one unit sold at the shop, not two
         assert shop.available(VARIANT) == 7
+
+
+async def test_a_first_stock_push_compares_with_a_fresh_read_not_a_cached_lookup(hub, world) -> None:
+    """With no known quantity, the compare value is read from the shop now: a variant
+    lookup cached by an earlier push (price, texts, or a known row since lost) may predate
+    sales the hub already heard of, which merge would then count a second time."""
+    await _flush_backlog(hub)
+    await _adjust(hub, world, 10)
+    with FakeShopifyGraphQL(token=TOKEN) as shop:
+        shop.add_variant(VARIANT, product=PRODUCT, item=ITEM, available=10)
+        channel = await _shop_channel(hub, world, shop, policy=ConflictPolicy.MERGE)
+        connectors = Connectors(hub.settings, db=hub.db)
+        try:
+            await _drain(hub, connectors)  # the variant's lookup (available 10) is cached
+            await transaction(hub.db, lambda uow: uow.channel_quantities.forget(channel.id, str(VARIANT)))
+            connectors.storefronts._shopify._known.clear()  # the hub knows no quantity any more
+            shop.sell(VARIANT, 2)
+            change = inbound.InboundChange(
+                event_id=f"order-{uuid.uuid4()}",
+                type=InboundType.SALE,
+                changed_at=datetime.now(UTC),
+                external_id=str(VARIANT),
+                quantity=Decimal(2),
+            )
+            await transaction(hub.db, lambda uow: inbound.receive(uow, world.actor_a, channel.id, change))
+            await _adjust(hub, world, -1)  # hub 7
+            await _drain(hub, connectors)
+        finally:
+            await connectors.aclose()
+        assert await _on_hand(hub, world) == 7 and shop.available(VARIANT) == 7
