@@ -10,6 +10,7 @@ leases the row (``store/repositories/schedules.py``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,12 +87,18 @@ async def sync_with_channels(uow: UnitOfWork, now: datetime) -> int:
 
 
 async def claim_due(
-    uow: UnitOfWork, owner: str, now: datetime, lease: timedelta, *, limit: int
+    uow: UnitOfWork,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    *,
+    limit: int,
+    channel_ids: Collection[uuid.UUID] | None = None,
 ) -> list[Claimed]:
     """Lease up to ``limit`` due jobs and open a run for each (a run left ``running`` by a
     process that died is closed as failed first)."""
     claimed = []
-    for schedule in await uow.schedules.claim_due(owner, now, lease, limit=limit):
+    for schedule in await uow.schedules.claim_due(owner, now, lease, limit=limit, channel_ids=channel_ids):
         await uow.schedules.fail_abandoned_runs(schedule.id, now)
         run_id = await uow.schedules.start_run(schedule, trigger=SCHEDULED, runner=owner, now=now)
         claimed.append(Claimed(schedule, run_id, SCHEDULED))

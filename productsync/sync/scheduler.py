@@ -26,7 +26,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -105,12 +105,14 @@ class Scheduler:
         lease_seconds: float = LEASE_SECONDS,
         guard: TargetGuard | None = None,
         max_parallel: int = 4,
+        channel_ids: Collection[uuid.UUID] | None = None,
     ) -> None:
         self.hub = hub
         self.owner = owner or process_name()
         self.lease = timedelta(seconds=lease_seconds)
         self.guard = guard or TargetGuard(hub.settings.target_policy())
         self.max_parallel = max_parallel
+        self.channel_ids = channel_ids  # None: every channel's jobs
         self._running: set[asyncio.Task[RunResult]] = set()
 
     async def sync(self, now: datetime | None = None) -> int:
@@ -123,7 +125,10 @@ class Scheduler:
         if n <= 0:
             return []
         return await transaction(
-            self.hub.db, lambda uow: service.claim_due(uow, self.owner, at, self.lease, limit=n)
+            self.hub.db,
+            lambda uow: service.claim_due(
+                uow, self.owner, at, self.lease, limit=n, channel_ids=self.channel_ids
+            ),
         )
 
     async def tick(self, now: datetime | None = None) -> list[RunResult]:

@@ -179,7 +179,9 @@ def test_a_row_read_again_gets_the_same_event_id_and_a_given_one_is_kept() -> No
 
 
 def test_jsonl_and_json_rows() -> None:
-    jsonl = '{"sku": "A", "quantity": 2}\nnot json\n[1]\n\n{"external_id": "X", "type": "price", "price": 3.5}\n'
+    jsonl = (
+        '{"sku": "A", "quantity": 2}\nnot json\n[1]\n\n{"external_id": "X", "type": "price", "price": 3.5}\n'
+    )
     rows = list(parse_feed(jsonl, "jsonl", CTX))
     assert [(r.line, type(r).__name__) for r in rows] == [
         (1, "FeedRow"),

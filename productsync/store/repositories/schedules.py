@@ -156,13 +156,23 @@ class ScheduleRepository(Repository):
         )
 
     async def claim_due(
-        self, owner: str, now: datetime, lease: timedelta, *, limit: int, only: uuid.UUID | None = None
+        self,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        *,
+        limit: int,
+        only: uuid.UUID | None = None,
+        channel_ids: Collection[uuid.UUID] | None = None,
     ) -> list[Schedule]:
         """Take up to ``limit`` due jobs for ``owner``: lease them and move their next run
         one interval on (a job missed for hours runs once). ``only`` claims that one job
-        whether due or not (a "run now"), unless a live lease holds it."""
+        whether due or not (a "run now"), unless a live lease holds it; ``channel_ids``
+        limits the claim to those channels' jobs (a scheduler dedicated to some channels)."""
         free = or_(schedules.c.lease_expires_at.is_(None), schedules.c.lease_expires_at <= now)
         query = select(schedules.c.id, schedules.c.every_seconds).where(free)
+        if channel_ids is not None:
+            query = query.where(schedules.c.channel_id.in_(list(channel_ids)))
         if only is not None:
             query = query.where(schedules.c.id == only)
         else:
