@@ -60,6 +60,7 @@ class ShopifyState:
         self.db = db
         self.throttle = Throttle()
         self._variants: dict[tuple[str, str, str], gql.VariantState] = {}
+        self._read_at: dict[tuple[str, str, str], datetime] = {}
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
         self.tried: dict[tuple[uuid.UUID, str], int] = {}
         self._known: dict[tuple[uuid.UUID, str], int] = {}
@@ -81,7 +82,12 @@ class ShopifyState:
                         Attempt(False, status_code=404, error=f"variant {variant} not found at the shop")
                     )
                 self._variants[key] = state
+                self._read_at[key] = datetime.now(UTC)
             return self._variants[key], read
+
+    def read_at(self, shop: Shop, variant: str, location: str) -> datetime | None:
+        """When the cached lookup of the variant was answered."""
+        return self._read_at.get((shop.base, variant, location))
 
     async def known(self, channel_id: uuid.UUID, external_id: str) -> int | None:
         """The known quantity: this process's copy, else the stored one. A copy made stale
@@ -209,14 +215,15 @@ async def _push_stock(
     channel, view = claimed.channel, claimed.view
     assert view is not None and view.available is not None
     target = whole_units(view.available)
-    item, read = await state.variant(shop, variant, location)
+    item, _ = await state.variant(shop, variant, location)
     known = await state.known(channel.id, external_id)
-    if known is None:  # never pushed (or no database): what the shop holds now
-        if not read:  # a lookup cached by an earlier push may predate sales already heard of
-            item, _ = await state.variant(shop, variant, location, fresh=True)
+    if known is None:  # never pushed (or no database): what the shop held when looked up
+        # (a change since then is a STALE answer, settled like any other). The lookup may
+        # have been cached by an earlier push: the channel's reports are counted from when
+        # it was read, so that merge does not count a sale heard since then a second time.
         known = item.available
         if known is not None:
-            await state.remember(channel.id, external_id, known, None)
+            await state.remember(channel.id, external_id, known, None, state.read_at(shop, variant, location))
     event_id = str(claimed.event_id)
     note = state.db is not None and channel.conflict_policy in channel_quantities.NOTE_INTENT
     noted_at: datetime | None = None

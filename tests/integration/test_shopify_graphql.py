@@ -485,10 +485,11 @@ async def test_a_dispatcher_with_an_old_copy_counts_only_the_units_sold_since_th
         assert shop.available(VARIANT) == 7
 
 
-async def test_a_first_stock_push_compares_with_a_fresh_read_not_a_cached_lookup(hub, world) -> None:
-    """With no known quantity, the compare value is read from the shop now: a variant
-    lookup cached by an earlier push (price, texts, or a known row since lost) may predate
-    sales the hub already heard of, which merge would then count a second time."""
+async def test_a_first_stock_push_after_a_cached_lookup_counts_no_heard_sale_twice(hub, world) -> None:
+    """With no known quantity, the compare value is what a variant lookup read, which may
+    have been cached by an earlier push (price, texts, or a known row since lost) before
+    sales the hub has heard of: those reports are counted from when it was read, so merge
+    does not count them a second time."""
     await _flush_backlog(hub)
     await _adjust(hub, world, 10)
     with FakeShopifyGraphQL(token=TOKEN) as shop:
