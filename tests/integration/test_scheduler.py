@@ -391,3 +391,23 @@ async def test_channel_config_keeps_the_schedule_in_step_and_run_now_leases_it(h
     other = replace(world.actor_c, scopes=frozenset({Scope.CHANNELS_ADMIN}))
     theirs = await transaction(hub.db, lambda uow: schedules.list_schedules(uow, other), readonly=True)
     assert not [j for j in theirs if j.channel_id == channel.id]
+
+
+async def test_a_scheduled_reconciliation_reads_the_pull_feed(hub, world, server) -> None:
+    await _set_stock(hub, world, 10)
+    server.body = f"sku,quantity\n{world.product.sku},10\n"
+    channel = await _channel(
+        hub,
+        world,
+        ChannelKind.PULL_FEED,
+        url=f"{server.url}/reconcile.csv",
+        config={"reconcile_every_minutes": 60},
+    )
+    scheduler = Scheduler(hub, channel_ids={channel.id})
+    await scheduler.sync()
+    results = await scheduler.tick()
+    by_status = sorted(r.status for r in results)
+    assert by_status == ["succeeded", "succeeded"]  # the pull and the reconciliation
+    runs = {r.kind: r for r in await _runs(hub, channel)}
+    assert set(runs) == {"pull_feed", "reconcile"}
+    assert runs["reconcile"].counts["items_read"] == 1, runs["reconcile"]
