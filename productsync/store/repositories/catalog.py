@@ -423,8 +423,9 @@ class ProductRepository(Repository):
             stmt, params["b_sku"], params["b_owner"] = _TARGET_BY_OWNED_SKU, sku, owner
         else:
             stmt, params["b_sku"] = _TARGET_BY_SKU, sku
-        rows = (await self.conn.execute(stmt, params)).fetchmany(2)
-        return self.target_of(rows[0]) if len(rows) == 1 else None
+        result = await self.conn.execute(stmt, params)
+        rows = [result.first()] if stmt is not _TARGET_BY_SKU else result.fetchmany(2)
+        return self.target_of(rows[0]) if len(rows) == 1 and rows[0] is not None else None
 
     def target_of(self, row: Row[Any]) -> tuple[Product, Location]:
         """The product and location of a row read by one of the ``TARGET_BY_*`` reads

@@ -261,8 +261,11 @@ class StockRepository(Repository):
             stmt, params["b_sku"], params["b_owner"] = _APPLY_AT_OWNED_SKU, sku, writer
         else:
             stmt, params["b_sku"] = _APPLY_AT_SKU, sku
-        rows = (await self.conn.execute(stmt, params)).fetchmany(2)
-        if len(rows) != 1:
+        result = await self.conn.execute(stmt, params)
+        # By id or by an owner's SKU at most one row comes back; an admin's SKU may bring
+        # one per partner using it, and then nothing was changed (n_found).
+        rows = [result.first()] if stmt is not _APPLY_AT_SKU else result.fetchmany(2)
+        if len(rows) != 1 or rows[0] is None:
             return None
         row = rows[0]
         product, location = products.target_of(row)
