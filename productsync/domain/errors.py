@@ -46,6 +46,7 @@ class ErrorCode(StrEnum):
     OVERSELL_RESOLVED = "oversell-resolved"
     TARGET_NOT_ALLOWED = "target-not-allowed"  # a channel URL or its address fails the SSRF guard
     AMBIGUOUS_SKU = "ambiguous-sku"  # a SKU several visible partners use: name product_id or partner
+    AMBIGUOUS_ALIAS = "ambiguous-alias"  # an alias several visible partners use: name partner
 
 
 class DomainError(Exception):

@@ -11,8 +11,10 @@ only when the ones before found nothing:
    case kept, in the given schemes or any.
 
 A rule that names several products is narrowed by the later rules (two partners sharing
-a SKU, one of them holding the barcode); if they cannot single one out, the item is
-*ambiguous*. A hub product claimed by several channel items is ambiguous for all of
+a SKU, one of them holding the barcode); barcodes and aliases are unique per partner, so
+a GTIN or alias may name the channel owner's own product and a shared one: then the
+owner's own is taken (it is the one its shop sells). If nothing singles one out, the item
+is *ambiguous*. A hub product claimed by several channel items is ambiguous for all of
 them: a mapping is one item to one product, so a person must choose. Existing mappings
 win over the rules: an item already mapped is reported *already mapped*, or a *conflict*
 when the rules name another product, the mapped product left the channel's slice, or the
@@ -151,9 +153,24 @@ def _sorted(ids: Iterable[uuid.UUID], products: Mapping[uuid.UUID, HubProduct]) 
     return tuple(sorted(ids, key=lambda i: (products[i].sku if i in products else "", str(i))))
 
 
-def _apply_rules(item: ChannelItem, index: _Index, products: Mapping[uuid.UUID, HubProduct]) -> MatchRow:
+def _own(
+    rule: MatchRule, ids: set[uuid.UUID], products: Mapping[uuid.UUID, HubProduct], owner: uuid.UUID | None
+) -> set[uuid.UUID]:
+    """A GTIN or alias naming several partners' products: the channel owner's own ones."""
+    if owner is None or rule not in (MatchRule.GTIN, MatchRule.ALIAS):
+        return set()
+    return {i for i in ids if products[i].owner_partner_id == owner}
+
+
+def _apply_rules(
+    item: ChannelItem,
+    index: _Index,
+    products: Mapping[uuid.UUID, HubProduct],
+    owner: uuid.UUID | None = None,
+) -> MatchRow:
     """The first rule that names anything decides; several names are narrowed by the
-    later rules, and a later rule naming another product is noted, not obeyed."""
+    later rules, then (GTIN, alias) by the channel owner's own product; a later rule
+    naming another product is noted, not obeyed."""
     found = [(rule, fn(item, index)) for rule, fn in RULES]
     for i, (rule, ids) in enumerate(found):
         if not ids:
@@ -184,6 +201,18 @@ def _apply_rules(item: ChannelItem, index: _Index, products: Mapping[uuid.UUID, 
                     reason=f"{rule.value} names {len(ids)} products; {narrowing.value} chose one",
                     item=item,
                 )
+        own = _own(rule, ids, products, owner)
+        if len(own) == 1:
+            (pid,) = own
+            return MatchRow(
+                MatchStatus.MATCHED,
+                item.external_id,
+                pid,
+                rule,
+                (pid,),
+                reason=f"{rule.value} names {len(ids)} products; the channel owner's own chosen",
+                item=item,
+            )
         return MatchRow(
             MatchStatus.AMBIGUOUS,
             item.external_id,
@@ -263,9 +292,11 @@ def match_catalog(
     mapped: Mapping[str, uuid.UUID],
     *,
     alias_schemes: Collection[str] | None = None,
+    owner: uuid.UUID | None = None,
 ) -> MatchReport:
     """Match the channel's ``items`` to the ``hub`` products of its slice, given the
-    channel's existing mappings (external id -> product)."""
+    channel's existing mappings (external id -> product); ``owner``: the channel's
+    partner, whose own product a GTIN or alias naming several partners' means."""
     index, products = _index(hub, alias_schemes)
     rows: list[MatchRow] = []
     seen: set[str] = set()
@@ -273,7 +304,7 @@ def match_catalog(
         if item.external_id in seen:  # a platform listing an item twice: once is enough
             continue
         seen.add(item.external_id)
-        row = _apply_rules(item, index, products)
+        row = _apply_rules(item, index, products, owner)
         if item.external_id in mapped:
             row = _with_mapping(row, mapped[item.external_id], products)
         rows.append(row)

@@ -1,13 +1,15 @@
 """Product aliases: the codes suppliers, warehouses and marketplaces know a product by.
-Hub-wide and unique per (scheme, code), so a code resolves to one product for everyone
-who may see it; kept by the product's owner."""
+Unique per owner partner and (scheme, code), like SKUs: two partners may register the
+same code, and neither is told of the other. A lookup resolves among the products the
+caller may see (``domain.alias_namespaces``); kept by the product's owner."""
 
 from __future__ import annotations
 
 import uuid
 
 from productsync.domain.access import Actor, Scope
-from productsync.domain.errors import Conflict, InvalidInput, NotFound
+from productsync.domain.alias_namespaces import choose_alias
+from productsync.domain.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from productsync.domain.identifiers import normalize_alias
 from productsync.services.recording import record
 from productsync.store.uow import UnitOfWork
@@ -40,12 +42,17 @@ async def set_aliases(
         aliases.append(alias)
     if errors:
         raise InvalidInput(f"{len(errors)} alias(es) refused; nothing was changed", errors=errors)
-    taken = {a: pid for a, pid in (await uow.aliases.owners(aliases)).items() if pid != product.id}
+    owned = await uow.aliases.owners(product.owner_partner_id, aliases)
+    taken = {a: pid for a, pid in owned.items() if pid != product.id}
     if taken:
         names = sorted(f"{s}:{c}" for s, c in taken)
-        raise Conflict(f"aliases already name another product: {names}", aliases=names)
+        raise Conflict(
+            f"aliases already name another product of this partner: {names}",
+            code=ErrorCode.DUPLICATE,
+            aliases=names,
+        )
     before = await uow.aliases.for_product(product.id)
-    await uow.aliases.replace_for_product(product.id, aliases, uow.now)
+    await uow.aliases.replace_for_product(product.id, product.owner_partner_id, aliases, uow.now)
     await record(
         uow,
         actor,
@@ -67,12 +74,13 @@ async def get_aliases(uow: UnitOfWork, actor: Actor, product_id: uuid.UUID) -> l
     return await uow.aliases.for_product(product.id)
 
 
-async def resolve_alias(uow: UnitOfWork, actor: Actor, scheme: str, code: str) -> uuid.UUID:
-    """The product an alias names, if the caller may see it (else 404, like any product)."""
+async def resolve_alias(
+    uow: UnitOfWork, actor: Actor, scheme: str, code: str, *, partner: str | None = None
+) -> uuid.UUID:
+    """The product an alias names among those the caller may see: 404 if none, 409
+    ``ambiguous-alias`` with candidates if several partners' (``partner`` settles it)."""
     actor.require(Scope.CATALOG_READ)
     s, c = normalize_alias(scheme, code)
-    product_id = await uow.aliases.lookup(s, c)
-    product = await uow.products.get(product_id) if product_id else None
-    if product is None or not actor.can_read(product.owner_partner_id):
-        raise NotFound("alias", f"{s}:{c}")
-    return product.id
+    owners = actor.readable_owners()
+    found = await uow.aliases.candidates(s, c, owners)
+    return choose_alias(f"{s}:{c}", found, readable=owners, partner=partner).product_id

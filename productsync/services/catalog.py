@@ -94,12 +94,14 @@ async def resolve_category(uow: UnitOfWork, ref: str) -> Category:
 async def _check_barcodes_free(uow: UnitOfWork, product: Product) -> None:
     taken = {
         code: owner
-        for code, owner in (await uow.products.barcode_owners(product.barcodes)).items()
+        for code, owner in (
+            await uow.products.barcode_owners(product.owner_partner_id, product.barcodes)
+        ).items()
         if owner != product.id
     }
     if taken:
         raise Conflict(
-            f"barcode {next(iter(taken))} already belongs to another product",
+            f"barcode {next(iter(taken))} already belongs to another product of this partner",
             code=ErrorCode.DUPLICATE,
             barcodes=sorted(taken),
         )

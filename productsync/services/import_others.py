@@ -369,22 +369,23 @@ async def prepare_alias(ctx: BatchContext, row: AliasRow, raw: RawRow) -> tuple[
         scheme, code = normalize_alias(row.scheme, row.code)
     except DomainError as exc:
         raise RowRejected([rule_error(row.line, exc)]) from exc
-    return f"{scheme}:{code}", PreparedAlias(
+    return f"{owner}:{scheme}:{code}", PreparedAlias(
         row.line, owner, row.sku.strip().upper(), scheme, code, raw.source
     )
 
 
 class AliasBatch(Batch[PreparedAlias]):
     async def merge(self, ctx: BatchContext, rows: list[PreparedAlias]) -> None:
-        """An alias names one product hub-wide: one that names another product is refused."""
+        """An alias names one product per owner partner: one that names another product
+        of the same partner is refused (another partner's is no conflict)."""
         found = await _products(ctx, rows)
-        owners = await ctx.uow.aliases.owners([(r.scheme, r.code) for r in rows])
-        new: list[tuple[str, str, uuid.UUID]] = []
+        owners = await ctx.uow.aliases.owned([(r.owner, r.scheme, r.code) for r in rows])
+        new: list[tuple[uuid.UUID, str, str, uuid.UUID]] = []
         for r in rows:
             p = _found(ctx, found, r)
             if p is None:
                 continue
-            current = owners.get((r.scheme, r.code))
+            current = owners.get((p.owner_partner_id, r.scheme, r.code))
             if current == p.id:
                 ctx.count("aliases", "unchanged")
                 continue
@@ -392,11 +393,15 @@ class AliasBatch(Batch[PreparedAlias]):
                 ctx.reject(
                     r.line,
                     r.source,
-                    [RowError(r.line, "code", f"alias {r.scheme}:{r.code} names another product")],
+                    [
+                        RowError(
+                            r.line, "code", f"alias {r.scheme}:{r.code} names another product of this partner"
+                        )
+                    ],
                 )
                 continue
             ctx.count("aliases", "created")
-            new.append((r.scheme, r.code, p.id))
+            new.append((p.owner_partner_id, r.scheme, r.code, p.id))
             ctx.record(
                 "product.alias_imported",
                 "product",

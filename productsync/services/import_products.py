@@ -211,7 +211,7 @@ async def merge(ctx: BatchContext, batch: list[PreparedProduct]) -> None:
     created: list[Product] = []
     updated: list[tuple[Product, Product]] = []
     kept: list[tuple[PreparedProduct, Product, Product | None]] = []
-    claimed: dict[str, uuid.UUID] = {}
+    claimed: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
     merged: list[tuple[PreparedProduct, str, Product, Product | None]] = []
     for row in batch:
         c = row.candidate
@@ -227,7 +227,8 @@ async def merge(ctx: BatchContext, batch: list[PreparedProduct]) -> None:
             ctx.reject(row.line, row.source, exc.errors)
             continue
         merged.append((row, outcome, after, before))
-    # Barcodes are unique hub-wide (GTIN-14 form): checked against the store and the batch.
+    # Barcodes are unique per owner partner (GTIN-14 form): checked against the store and
+    # the batch; another partner's product with the same GTIN is no conflict.
     wanted = {gtin14(b) for _, outcome, p, _ in merged if outcome != "unchanged" for b in p.barcodes}
     owners = await ctx.writes.barcode_owners(wanted) if wanted else {}
     for row, outcome, after, before in merged:
@@ -235,7 +236,8 @@ async def merge(ctx: BatchContext, batch: list[PreparedProduct]) -> None:
             taken = [
                 b
                 for b in after.barcodes
-                if owners.get(gtin14(b), after.id) != after.id or claimed.get(gtin14(b), after.id) != after.id
+                if owners.get(k := (after.owner_partner_id, gtin14(b)), after.id) != after.id
+                or claimed.get(k, after.id) != after.id
             ]
             if taken:
                 ctx.reject(
@@ -243,12 +245,14 @@ async def merge(ctx: BatchContext, batch: list[PreparedProduct]) -> None:
                     row.source,
                     [
                         RowError(
-                            row.line, "barcodes", f"barcode {taken[0]} already belongs to another product"
+                            row.line,
+                            "barcodes",
+                            f"barcode {taken[0]} already belongs to another product of this partner",
                         )
                     ],
                 )
                 continue
-            claimed.update({gtin14(b): after.id for b in after.barcodes})
+            claimed.update({(after.owner_partner_id, gtin14(b)): after.id for b in after.barcodes})
         ctx.count("products", outcome)
         if outcome == "created":
             created.append(after)

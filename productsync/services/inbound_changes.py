@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from productsync.domain.access import Actor, Scope
+from productsync.domain.alias_namespaces import choose_alias
 from productsync.domain.catalog import Product
 from productsync.domain.channels import Channel
 from productsync.domain.conflicts import INBOUND, ChangeKind, ChannelChange, HubValue, InboundType
@@ -126,6 +127,28 @@ async def _by_sku(uow: UnitOfWork, channel: Channel, change: InboundChange, sku:
     return next(p for p, c in found if c == chosen)
 
 
+async def _by_alias(uow: UnitOfWork, channel: Channel, change: InboundChange, alias: str) -> uuid.UUID | None:
+    """An alias among the products the channel sees (aliases are unique per partner), by
+    the SKU rule: an edit means the channel owner's own product first; several left is a
+    409 ``ambiguous-alias`` (send ``partner``). None when the slice has no such alias."""
+    scheme, _, code = alias.partition(":")
+    scheme, code = normalize_alias(scheme, code)
+    found = await uow.aliases.candidates(scheme, code, set(channel.partner_ids) or None)
+    products = await uow.products.get_many({c.product_id for c in found})
+    seen = [
+        c
+        for c in found
+        if (p := products.get(c.product_id)) is not None
+        and channel.sees(owner_partner_id=p.owner_partner_id, category_id=p.category_id)
+    ]
+    if not seen:
+        return None
+    writer = channel.owner_partner_id if writes_catalog(change.type) else None
+    return choose_alias(
+        f"{scheme}:{code}", seen, readable=None, writer=writer, partner=change.partner
+    ).product_id
+
+
 async def find_product(uow: UnitOfWork, channel: Channel, change: InboundChange) -> Product | None:
     """The product the change names; None for an external id the channel has not mapped."""
     if change.product_id is not None:
@@ -138,9 +161,7 @@ async def find_product(uow: UnitOfWork, channel: Channel, change: InboundChange)
         elif change.external_sku is not None:
             product_id = await uow.mappings.product_for_external_sku(channel.id, change.external_sku)
         else:
-            scheme, _, code = (change.alias or "").partition(":")
-            scheme, code = normalize_alias(scheme, code)
-            product_id = await uow.aliases.lookup(scheme, code)
+            product_id = await _by_alias(uow, channel, change, change.alias or "")
         if product_id is None:
             return None
         product = await uow.products.get(product_id)

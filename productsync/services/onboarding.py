@@ -83,7 +83,7 @@ async def propose(
     )
     mapped = await uow.onboarding.mappings(channel.id)
     schemes = sorted({s.strip().lower() for s in alias_schemes}) if alias_schemes else None
-    report = match_catalog(items, candidates, mapped, alias_schemes=schemes)
+    report = match_catalog(items, candidates, mapped, alias_schemes=schemes, owner=channel.owner_partner_id)
     discarded = await uow.onboarding.discard_open(channel.id, uow.now)
     proposal_id = uuid.uuid4()
     await uow.onboarding.add(

@@ -113,8 +113,11 @@ products = Table(
 product_barcodes = Table(
     "product_barcodes",
     metadata,
+    # Unique per owner partner (migration 0021): a GTIN names the item, not its seller.
+    Column("owner_partner_id", Uuid, ForeignKey("partners.id"), primary_key=True),
     Column("gtin14", String(14), primary_key=True),
     Column("product_id", Uuid, ForeignKey("products.id"), nullable=False, index=True),
+    Index("ix_product_barcodes_gtin14", "gtin14"),
 )
 
 # Which bundles contain a product: a component's stock change re-announces them.
@@ -393,10 +396,13 @@ sku_mappings = Table(
 product_aliases = Table(
     "product_aliases",
     metadata,
+    # Unique per owner partner (migration 0021), like SKUs.
+    Column("owner_partner_id", Uuid, ForeignKey("partners.id"), primary_key=True),
     Column("scheme", String(40), primary_key=True),
     Column("code", String(200), primary_key=True),
     Column("product_id", Uuid, ForeignKey("products.id"), nullable=False, index=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_product_aliases_scheme_code", "scheme", "code"),
 )
 
 # Literal predicates of the deliveries' partial indexes; queries that should use those

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from productsync.api.deps import ActorDep, HubDep
 from productsync.api.schemas.aliases import AliasesIn, AliasesOut, AliasLookupOut
@@ -43,9 +43,17 @@ async def resolve_alias(
     code: Annotated[str, Path(max_length=200)],
     hub: HubDep,
     actor: ActorDep,
+    partner: Annotated[
+        str | None,
+        Query(
+            max_length=80,
+            description="owner partner code (or id) when several partners you see use the alias",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
-    """Which product a supplier/warehouse/marketplace code names (404 if none you may see)."""
+    """Which product a supplier/warehouse/marketplace code names among those you may see:
+    404 if none, 409 ``ambiguous-alias`` (with candidates) if several partners use it."""
     product_id = await transaction(
-        hub.db, lambda uow: aliases.resolve_alias(uow, actor, scheme, code), readonly=True
+        hub.db, lambda uow: aliases.resolve_alias(uow, actor, scheme, code, partner=partner), readonly=True
     )
     return {"scheme": scheme.strip().lower(), "code": code.strip(), "product_id": str(product_id)}

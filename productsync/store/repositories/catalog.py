@@ -352,14 +352,28 @@ class ProductRepository(Repository):
         if product.barcodes:
             await self.conn.execute(
                 insert(product_barcodes),
-                [{"gtin14": gtin14(b), "product_id": product.id} for b in product.barcodes],
+                [
+                    {
+                        "owner_partner_id": product.owner_partner_id,
+                        "gtin14": gtin14(b),
+                        "product_id": product.id,
+                    }
+                    for b in product.barcodes
+                ],
             )
 
-    async def barcode_owners(self, barcodes: tuple[str, ...]) -> dict[str, uuid.UUID]:
+    async def barcode_owners(
+        self, owner_partner_id: uuid.UUID, barcodes: tuple[str, ...]
+    ) -> dict[str, uuid.UUID]:
+        """Which of ``barcodes`` this partner's products already carry (barcodes are
+        unique per owner partner: another partner's GTIN is no conflict, and never told)."""
         if not barcodes:
             return {}
         keys = {gtin14(b): b for b in barcodes}
-        stmt = select(product_barcodes).where(product_barcodes.c.gtin14.in_(keys))
+        b = product_barcodes.c
+        stmt = select(b.gtin14, b.product_id).where(
+            b.owner_partner_id == owner_partner_id, b.gtin14.in_(keys)
+        )
         return {keys[r.gtin14]: r.product_id for r in await self.conn.execute(stmt)}
 
     async def sku_taken(self, owner_partner_id: uuid.UUID, sku: str) -> bool:

@@ -11,8 +11,9 @@ from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.engine import Row
 
 from productsync.domain.channels import Channel, ChannelKind, ChannelStatus, ConflictPolicy
+from productsync.domain.sku_namespaces import SkuCandidate
 from productsync.store.repositories.base import Repository
-from productsync.store.tables import channels, product_aliases, products, sku_mappings
+from productsync.store.tables import channels, partners, product_aliases, products, sku_mappings
 
 # Columns holding secrets sealed by store/secrets.py (``productsync secrets reseal``).
 SEALED_COLUMNS = ("secret_sealed", "previous_secret_sealed", "credentials_sealed")
@@ -250,16 +251,30 @@ class MappingRepository(Repository):
 
 
 class AliasRepository(Repository):
-    """Hub-wide codes for products (supplier, warehouse, marketplace)."""
+    """Codes suppliers, warehouses and marketplaces know products by: unique per owner
+    partner (migration 0021), so one code may name one product of each partner."""
 
     async def replace_for_product(
-        self, product_id: uuid.UUID, aliases: list[tuple[str, str]], now: datetime
+        self,
+        product_id: uuid.UUID,
+        owner_partner_id: uuid.UUID,
+        aliases: list[tuple[str, str]],
+        now: datetime,
     ) -> None:
         await self.conn.execute(delete(product_aliases).where(product_aliases.c.product_id == product_id))
         if aliases:
             await self.conn.execute(
                 insert(product_aliases),
-                [{"scheme": s, "code": c, "product_id": product_id, "created_at": now} for s, c in aliases],
+                [
+                    {
+                        "owner_partner_id": owner_partner_id,
+                        "scheme": s,
+                        "code": c,
+                        "product_id": product_id,
+                        "created_at": now,
+                    }
+                    for s, c in aliases
+                ],
             )
 
     async def for_product(self, product_id: uuid.UUID) -> list[tuple[str, str]]:
@@ -270,16 +285,46 @@ class AliasRepository(Repository):
         )
         return [(r.scheme, r.code) for r in await self.conn.execute(stmt)]
 
-    async def owners(self, aliases: list[tuple[str, str]]) -> dict[tuple[str, str], uuid.UUID]:
-        """Which of ``aliases`` already name a product (one query)."""
+    async def owners(
+        self, owner_partner_id: uuid.UUID, aliases: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], uuid.UUID]:
+        """Which of ``aliases`` already name a product of this partner (one query; other
+        partners' codes are no conflict and are never told)."""
         if not aliases:
             return {}
         a = product_aliases.c
-        stmt = select(a.scheme, a.code, a.product_id).where(tuple_(a.scheme, a.code).in_(aliases))
+        stmt = select(a.scheme, a.code, a.product_id).where(
+            a.owner_partner_id == owner_partner_id, tuple_(a.scheme, a.code).in_(aliases)
+        )
         return {(r.scheme, r.code): r.product_id for r in await self.conn.execute(stmt)}
 
-    async def lookup(self, scheme: str, code: str) -> uuid.UUID | None:
-        stmt = select(product_aliases.c.product_id).where(
-            product_aliases.c.scheme == scheme, product_aliases.c.code == code
+    async def owned(
+        self, keys: list[tuple[uuid.UUID, str, str]]
+    ) -> dict[tuple[uuid.UUID, str, str], uuid.UUID]:
+        """The product each (owner partner, scheme, code) names, where one does (one query;
+        imports check a batch of several partners' rows with it)."""
+        if not keys:
+            return {}
+        a = product_aliases.c
+        stmt = select(a.owner_partner_id, a.scheme, a.code, a.product_id).where(
+            tuple_(a.owner_partner_id, a.scheme, a.code).in_(keys)
         )
-        return (await self.conn.execute(stmt)).scalar_one_or_none()
+        return {(r.owner_partner_id, r.scheme, r.code): r.product_id for r in await self.conn.execute(stmt)}
+
+    async def candidates(
+        self, scheme: str, code: str, owners: AbstractSet[uuid.UUID] | None = None
+    ) -> list[SkuCandidate]:
+        """Every product the alias names (of ``owners`` only, when given), with its
+        partner's code: one query, for ``domain.alias_namespaces.choose_alias``."""
+        if owners is not None and not owners:
+            return []
+        a = product_aliases.c
+        stmt = (
+            select(a.product_id, a.owner_partner_id, partners.c.code.label("partner_code"))
+            .join_from(product_aliases, partners, partners.c.id == a.owner_partner_id)
+            .where(a.scheme == scheme, a.code == code)
+        )
+        if owners is not None:
+            stmt = stmt.where(a.owner_partner_id.in_(owners))
+        rows = await self.conn.execute(stmt)
+        return [SkuCandidate(r.product_id, r.owner_partner_id, r.partner_code) for r in rows]

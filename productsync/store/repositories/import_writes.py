@@ -71,7 +71,12 @@ class ImportWrites(ImportRepository):
     async def replace_barcodes(self, items: list[Product], *, replaced: list[uuid.UUID]) -> None:
         await self.delete_barcodes(replaced)
         await self.insert_rows(
-            product_barcodes, [{"gtin14": gtin14(b), "product_id": p.id} for p in items for b in p.barcodes]
+            product_barcodes,
+            [
+                {"owner_partner_id": p.owner_partner_id, "gtin14": gtin14(b), "product_id": p.id}
+                for p in items
+                for b in p.barcodes
+            ],
         )
 
     async def save_levels(self, new: list[StockLevel], changed: list[StockLevel], now: datetime) -> None:
@@ -138,10 +143,14 @@ class ImportWrites(ImportRepository):
             out.update({r.external_id: (r.product_id, r.external_sku) for r in await self.conn.execute(stmt)})
         return out
 
-    async def add_aliases(self, rows: list[tuple[str, str, uuid.UUID]], now: datetime) -> None:
+    async def add_aliases(self, rows: list[tuple[uuid.UUID, str, str, uuid.UUID]], now: datetime) -> None:
+        """Rows of (owner partner, scheme, code, product id)."""
         await self.insert_rows(
             product_aliases,
-            [{"scheme": s, "code": c, "product_id": p, "created_at": now} for s, c, p in rows],
+            [
+                {"owner_partner_id": o, "scheme": s, "code": c, "product_id": p, "created_at": now}
+                for o, s, c, p in rows
+            ],
         )
 
     async def lots_of(

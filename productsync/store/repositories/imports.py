@@ -170,11 +170,14 @@ class ImportRepository(Repository):
                 out[(p.owner_partner_id, p.sku)] = p
         return out
 
-    async def barcode_owners(self, keys: set[str]) -> dict[str, uuid.UUID]:
-        out: dict[str, uuid.UUID] = {}
+    async def barcode_owners(self, keys: set[str]) -> dict[tuple[uuid.UUID, str], uuid.UUID]:
+        """The products carrying these GTIN-14s, by (owner partner, GTIN-14): a barcode is
+        unique per owner partner (migration 0021), not hub-wide."""
+        out: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
+        b = product_barcodes.c
         for part in _chunks(list(keys)):
-            stmt = select(product_barcodes).where(product_barcodes.c.gtin14.in_(part))
-            out.update({r.gtin14: r.product_id for r in await self.conn.execute(stmt)})
+            stmt = select(b.owner_partner_id, b.gtin14, b.product_id).where(b.gtin14.in_(part))
+            out.update({(r.owner_partner_id, r.gtin14): r.product_id for r in await self.conn.execute(stmt)})
         return out
 
     async def levels(
