@@ -47,7 +47,7 @@ from productsync.sync.woocommerce_catalog import CatalogReadError
 
 log = logging.getLogger("productsync.reconcile")
 
-PAGE = 2000  # expected items compared at once
+PAGE = 10_000  # expected items compared at once (slice_page reads one set-based page)
 SPOOL_BATCH = 5000  # channel items written to the spool at once
 MAX_FINDINGS_KEPT = 200_000  # findings stored per run; counts stay exact beyond it
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     case,
     cast,
     false,
+    func,
     literal_column,
     or_,
     select,
@@ -347,6 +348,113 @@ class ExportRepository(Repository):
         for r in await self.conn.execute(stmt):
             out.setdefault(r.product_id, []).append(r.external_id)
         return {pid: tuple(ids) for pid, ids in out.items()}
+
+    # --- the slice's expected state, set-based (reconciliation's hot path) ---------------
+
+    async def slice_rows(
+        self,
+        *,
+        partner_ids: Collection[uuid.UUID],
+        category_ids: Collection[uuid.UUID],
+        after: uuid.UUID | None,
+        limit: int,
+    ) -> list[Any]:
+        """``slice_products``' page as bare rows: only the columns an expected item needs,
+        JSON as stored text (parsed only when not empty), no ``Product`` per row."""
+        stmt = (
+            select(
+                _P.id,
+                _P.sku,
+                _P.name,
+                _P.description,
+                cast(_P.barcodes, Text).label("barcodes"),
+                cast(_P.texts, Text).label("texts"),
+                _P.version,
+                _P.owner_partner_id,
+                _P.base_unit,
+                _P.kind,
+            )
+            .where(_P.status == ProductStatus.ACTIVE.value)
+            .order_by(_P.id)
+            .limit(limit)
+        )
+        if partner_ids:
+            stmt = stmt.where(_P.owner_partner_id.in_(list(partner_ids)))
+        if category_ids:
+            stmt = stmt.where(_P.category_id.in_(list(category_ids)))
+        if after is not None:
+            stmt = stmt.where(_P.id > after)
+        return list((await self.conn.execute(stmt)).all())
+
+    async def available_sums(
+        self, first: uuid.UUID, last: uuid.UUID, location_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, int]:
+        """Per product from ``first`` to ``last`` (one index range): the sum over its levels
+        (at these locations; none: all) of ``StockLevel.available`` (on hand less reserved
+        and safety stock, never below zero per level), scaled like the column."""
+        sl = stock_levels.c
+        free = (
+            type_coerce(sl.on_hand, BigInteger)
+            - type_coerce(sl.reserved, BigInteger)
+            - type_coerce(sl.safety_stock, BigInteger)
+        )
+        total = func.sum(case((free > 0, free), else_=0))
+        stmt = (
+            select(sl.product_id, type_coerce(total, BigInteger))
+            .where(sl.product_id >= first, sl.product_id <= last)
+            .group_by(sl.product_id)
+        )
+        if location_ids:
+            stmt = stmt.where(sl.location_id.in_(list(location_ids)))
+        return {r[0]: int(r[1]) for r in (await self.conn.execute(stmt)).all()}
+
+    async def with_lots(self, first: uuid.UUID, last: uuid.UUID) -> set[uuid.UUID]:
+        """Products from ``first`` to ``last`` with a lot holding stock (the lots
+        ``lots.counted_levels`` would cap their levels with)."""
+        t = lots.c
+        stmt = (
+            select(t.product_id).where(t.product_id >= first, t.product_id <= last, t.quantity > 0).distinct()
+        )
+        return {r[0] for r in (await self.conn.execute(stmt)).all()}
+
+    async def external_ids_between(
+        self, channel_id: uuid.UUID, first: uuid.UUID, last: uuid.UUID
+    ) -> dict[uuid.UUID, tuple[str, ...]]:
+        """``external_ids`` of the products from ``first`` to ``last`` (one index range of
+        ``ix_sku_mappings_product``, no IN list)."""
+        m = sku_mappings.c
+        stmt = (
+            select(m.product_id, m.external_id)
+            .where(m.channel_id == channel_id, m.product_id >= first, m.product_id <= last)
+            .order_by(m.product_id, m.external_id)
+        )
+        out: dict[uuid.UUID, list[str]] = {}
+        for pid, external_id in (await self.conn.execute(stmt)).all():
+            out.setdefault(pid, []).append(external_id)
+        return {pid: tuple(ids) for pid, ids in out.items()}
+
+    async def price_entries_between(
+        self, list_id: uuid.UUID, first: uuid.UUID, last: uuid.UUID
+    ) -> dict[uuid.UUID, list[tuple[int, str, Any, Any]]]:
+        """Tier rows (min quantity scaled, amount as stored text, valid from, valid to) of
+        the products from ``first`` to ``last`` on one list, in ``backfills.prices``'
+        order (min quantity, then entry id)."""
+        pe = price_entries.c
+        stmt = (
+            select(
+                pe.product_id,
+                type_coerce(pe.min_quantity, BigInteger),
+                type_coerce(pe.amount, String),
+                pe.valid_from,
+                pe.valid_to,
+            )
+            .where(pe.price_list_id == list_id, pe.product_id >= first, pe.product_id <= last)
+            .order_by(pe.product_id, pe.min_quantity, pe.id)
+        )
+        out: dict[uuid.UUID, list[tuple[int, str, Any, Any]]] = {}
+        for pid, q, amount, valid_from, valid_to in (await self.conn.execute(stmt)).all():
+            out.setdefault(pid, []).append((int(q), amount, valid_from, valid_to))
+        return out
 
     async def partner_codes(self, partner_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
         if not partner_ids:
