@@ -22,7 +22,8 @@ def _out(product_id: uuid.UUID, pairs: list[tuple[str, str]]) -> dict[str, Any]:
 
 @router.put("/products/{product_id}/aliases", response_model=AliasesOut)
 async def set_aliases(product_id: uuid.UUID, body: AliasesIn, hub: HubDep, actor: ActorDep) -> dict[str, Any]:
-    """Replace the product's aliases (owner only). A code already naming another product is 409."""
+    """Replace the product's aliases (owner only). A code already naming another product of
+    the same partner is 409; another partner's use of a code is no conflict."""
     pairs = [(a.scheme, a.code) for a in body.aliases]
 
     async def use_case(uow: UnitOfWork) -> list[tuple[str, str]]:
