@@ -12,6 +12,8 @@ channel runs in a child process, so the figures are the hub's alone:
   (inserted set-based); the hub reads it with ``bulkOperationRunQuery`` (JSONL).
 - ``feed``: a webhook channel's ``config.state_url`` served as one JSON Lines file (the
   state contract of sync/state_reader.py), standing in for a pull feed of that size.
+- ``pull_feed``: the same rows as a ``pull_feed`` channel's JSONL (``type: stock_count``),
+  read by ``sync/feeds.read_pull_feed_items`` (which holds the whole feed text in memory).
 
 The channel side carries deliberate drift (every 100th quantity, every 250th price and
 every 1,000th item missing, plus 100 extra items), and the run's counts are checked
@@ -76,8 +78,9 @@ def expected_counts(skus: int) -> dict[str, int]:
 # --- the channel, in a child process --------------------------------------------------
 
 
-def serve_feed(skus: int) -> None:
-    """A state_url answering one JSONL file (written once, sent as a file)."""
+def serve_feed(skus: int, *, typed: bool = False) -> None:
+    """A state_url answering one JSONL file (written once, sent as a file); ``typed``: the
+    same rows as a pull feed's JSONL (``type: stock_count`` rows carrying the price too)."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     path = Path(tempfile.mkstemp(suffix=".jsonl")[1])
@@ -86,12 +89,12 @@ def serve_feed(skus: int) -> None:
             present, qty, price = drift(g)
             if present:
                 sku = f"{PREFIX}{g:07d}"
-                out.write(
-                    json.dumps({"sku": sku, "quantity": qty, "price": price, "title": TITLE.format(g=g)})
-                )
+                row = {"sku": sku, "quantity": qty, "price": price, "title": TITLE.format(g=g)}
+                out.write(json.dumps({"type": "stock_count", **row} if typed else row))
                 out.write("\n")
         for n in range(100):
-            out.write(json.dumps({"sku": f"EXTRA-{n}", "quantity": 1, "price": "1.00"}) + "\n")
+            extra = {"sku": f"EXTRA-{n}", "quantity": 1, "price": "1.00"}
+            out.write(json.dumps({"type": "stock_count", **extra} if typed else extra) + "\n")
     size = path.stat().st_size
 
     class Handler(BaseHTTPRequestHandler):
@@ -191,18 +194,24 @@ async def _channel(db: Database, source: str, url: str, skus: int) -> Any:
         loc = await uow.locations.get_by_code("WH-EXPORT")
         (pl,) = await uow.prices.lists({partner.id})
         shopify = source == "shopify"
+        if source == "pull_feed":  # sync/feeds.read_pull_feed_items over the same rows, typed
+            kind, config, hook = ChannelKind("pull_feed"), {"pull": {"format": "jsonl"}}, url
+        elif shopify:
+            kind, config, hook = ChannelKind.SHOPIFY, {"location_id": LOCATION}, url
+        else:
+            kind, config, hook = ChannelKind.WEBHOOK, {"state_url": url}, "http://127.0.0.1:9/hook"
         channel, _ = await channels.create_channel(
             uow,
             ADMIN,
             NewChannel(
                 name=f"bench {source}",
-                kind=ChannelKind.SHOPIFY if shopify else ChannelKind.WEBHOOK,
+                kind=kind,
                 owner_partner_id=partner.id,
-                url=url if shopify else "http://127.0.0.1:9/hook",
+                url=hook,
                 partner_ids=(partner.id,),
                 location_ids=(loc.id,),
                 price_list_id=pl.id,
-                config={"location_id": LOCATION} if shopify else {"state_url": url},
+                config=config,
             ),
             credentials={"access_token": TOKEN} if shopify else None,
             targets=Settings(webhook_allow_loopback=True).target_policy(),
@@ -290,14 +299,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--source", choices=["shopify", "feed"], default="shopify")
+    parser.add_argument("--source", choices=["shopify", "feed", "pull_feed"], default="shopify")
     parser.add_argument("--skus", type=int, default=100_000)
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--timeout", type=float, default=900)
-    parser.add_argument("--serve", choices=["shopify", "feed"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=["shopify", "feed", "pull_feed"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve == "feed":
-        return serve_feed(args.skus)
+    if args.serve in ("feed", "pull_feed"):
+        return serve_feed(args.skus, typed=args.serve == "pull_feed")
     if args.serve == "shopify":
         return serve_shopify(args.skus)
     os.environ.setdefault("PRODUCTSYNC_WEBHOOK_ALLOW_LOOPBACK", "1")
