@@ -44,9 +44,12 @@ class FeedServer:
     gets: int = 0
     not_modified: int = 0
     puts: dict[str, bytes] = field(default_factory=dict)
+    gate: asyncio.Event | None = None  # when set, a GET waits for it (a run kept in flight)
 
     async def get(self, request: web.Request) -> web.Response:
         self.gets += 1
+        if self.gate is not None:
+            await self.gate.wait()
         if self.etag and request.headers.get("If-None-Match") == self.etag:
             self.not_modified += 1
             return web.Response(status=304)
@@ -368,10 +371,12 @@ async def test_channel_config_keeps_the_schedule_in_step_and_run_now_leases_it(h
         ("pull_feed", 120, True),
         ("reconcile", 3600, True),
     ]
+    server.gate = asyncio.Event()  # the first run stays in flight until the second is refused
     claimed, task = await scheduler.run_now(_admin(world), channel.id, "pull_feed")
     with pytest.raises(Exception) as busy:
         await scheduler.run_now(_admin(world), channel.id, "pull_feed")
     assert "running now" in str(busy.value)
+    server.gate.set()
     assert (await task).status == "succeeded"
     assert [r.trigger for r in await _runs(hub, channel)] == ["manual"]
     await transaction(
