@@ -127,10 +127,21 @@ class FakeShopifyGraphQL(_Platform):
             key = (self.variants[gid("ProductVariant", variant)]["item"], self.location)
             self.levels[key] -= units
 
-    def bucket(self, *, maximum: float, restore_rate: float, available: float | None = None) -> None:
+    def bucket(
+        self,
+        *,
+        maximum: float,
+        restore_rate: float,
+        available: float | None = None,
+        refill_from_next_call: bool = False,
+    ) -> None:
+        """Set the cost bucket. With ``refill_from_next_call`` the bucket holds ``available``
+        until the next call arrives (no refill while the test is still getting there), so a
+        test of throttling does not depend on how fast the machine reaches that call."""
         with self.lock:
             self.maximum, self.restore_rate = maximum, restore_rate
-            self._available, self._at = maximum if available is None else available, time.monotonic()
+            self._available = maximum if available is None else available
+            self._at = None if refill_from_next_call else time.monotonic()
 
     def ops(self, root: str) -> list[dict[str, Any]]:
         return [v for r, v in self.calls if r == root]
@@ -179,7 +190,8 @@ class FakeShopifyGraphQL(_Platform):
                 "errors": [{"message": "Query cost is too high", "extensions": {"code": "MAX_COST_EXCEEDED"}}]
             }
         now = time.monotonic()
-        self._available = min(self.maximum, self._available + (now - self._at) * self.restore_rate)
+        since = self._at if self._at is not None else now
+        self._available = min(self.maximum, self._available + (now - since) * self.restore_rate)
         self._at = now
         if requested > self._available:
             self.throttled += 1

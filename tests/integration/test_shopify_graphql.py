@@ -209,11 +209,13 @@ async def test_a_throttled_shop_is_waited_for_and_a_long_wait_becomes_a_retry_af
         connectors = Connectors(hub.settings, db=hub.db)
         try:
             await _adjust(hub, world, 3)
-            shop.bucket(maximum=20, restore_rate=10, available=0)  # short: waited for in place
+            # short: waited for in place (the bucket stays empty until the connector's first call)
+            shop.bucket(maximum=20, restore_rate=10, available=0, refill_from_next_call=True)
             await _drain(hub, connectors)
             assert shop.throttled >= 1 and shop.available(VARIANT) == 3
             assert all(r.status == "delivered" and r.attempts == 1 for r in await _deliveries(hub, channel))
-            shop.bucket(maximum=50, restore_rate=0.5, available=0)  # 20 s to refill a mutation: retry later
+            # 20 s to refill a mutation: retry later
+            shop.bucket(maximum=50, restore_rate=0.5, available=0, refill_from_next_call=True)
             before = datetime.now(UTC)
             await _adjust(hub, world, 2)
             await _drain(hub, connectors, rounds=1)
